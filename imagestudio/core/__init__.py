@@ -1,0 +1,1 @@
+"""The engine: plain Python and torch. Never imports Qt (tests/test_layers.py checks this)."""

@@ -1,0 +1,35 @@
+"""Domain errors. Each message is a sentence a person can act on; the GUI and CLI show it as is."""
+
+from __future__ import annotations
+
+
+class ImageStudioError(Exception):
+    """Base class for every error the app reports to the user."""
+
+
+class InvalidRequest(ImageStudioError, ValueError):
+    """A request holds a value the engine cannot use (bad size, steps out of range...)."""
+
+
+class ModelError(ImageStudioError):
+    """A model is missing, broken, or in a format that cannot be loaded."""
+
+
+class ImageError(ImageStudioError):
+    """An input image (img2img, style) is missing or unreadable."""
+
+
+class OutOfMemory(ImageStudioError):
+    """The device ran out of memory; the message says what would help."""
+
+
+class StorageError(ImageStudioError):
+    """An output or data file could not be written or read."""
+
+
+class HistoryError(ImageStudioError):
+    """The history database could not be opened or written."""
+
+
+class JobCancelled(Exception):
+    """Raised from the step callback when the user cancels. An outcome, not an error."""
