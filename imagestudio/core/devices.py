@@ -1,0 +1,190 @@
+"""Pick the compute device (CUDA, then Apple MPS, then CPU) and its precision, with the reason.
+
+Override order: the `IMAGESTUDIO_DEVICE` / `IMAGESTUDIO_PRECISION` environment variables, then the
+settings file, then automatic choice.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from imagestudio.core.errors import InvalidRequest
+
+DEVICE_ENV = "IMAGESTUDIO_DEVICE"
+PRECISION_ENV = "IMAGESTUDIO_PRECISION"
+DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
+PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The device a job runs on. Plain data: torch objects are made from it where needed."""
+
+    kind: str  # "cuda" | "mps" | "cpu"
+    index: int | None
+    name: str
+    precision: str  # "fp32" | "fp16" | "bf16"
+    reason: str
+    total_memory: int | None  # bytes, None when unknown
+    free_memory: int | None  # bytes at the time of the query, None when unknown
+
+    @property
+    def torch_device(self) -> str:
+        return self.kind if self.index is None else f"{self.kind}:{self.index}"
+
+    @property
+    def bytes_per_value(self) -> int:
+        return 4 if self.precision == "fp32" else 2
+
+    def describe(self) -> str:
+        memory = ""
+        if self.total_memory:
+            memory = f", {self.total_memory / 2**30:.1f} GiB"
+        return f"{self.kind.upper()}: {self.name} {self.precision}{memory}"
+
+
+def torch_dtype(precision: str):  # noqa: ANN201 - torch is imported lazily
+    import torch
+
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def _system_memory() -> tuple[int | None, int | None]:
+    """(total, available) RAM in bytes, from the OS, without extra dependencies."""
+    total = available = None
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        pass
+    try:  # Linux: MemAvailable counts reclaimable cache, unlike SC_AVPHYS_PAGES
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    return total, available
+
+
+def _normalise(value: str | None, choices: tuple[str, ...], what: str, source: str) -> str:
+    value = (value or "auto").strip().lower()
+    if value not in choices:
+        raise InvalidRequest(
+            f"{source} asks for {what} {value!r}; choose one of {', '.join(choices)}."
+        )
+    return value
+
+
+def pick_device(device: str | None = None, precision: str | None = None) -> DeviceInfo:
+    """Choose the device and precision.
+
+    `device`/`precision` come from the settings ("auto" or None for automatic); the environment
+    variables win over them. Asking for a device that is not there is an error, not a fallback:
+    an artist who set CUDA should hear that CUDA is missing.
+    """
+    import torch
+
+    source = "The setting"
+    if os.environ.get(DEVICE_ENV):
+        device, source = os.environ[DEVICE_ENV], f"{DEVICE_ENV}"
+    wanted = _normalise(device, DEVICE_CHOICES, "device", source)
+    psource = "The setting"
+    if os.environ.get(PRECISION_ENV):
+        precision, psource = os.environ[PRECISION_ENV], f"{PRECISION_ENV}"
+    wanted_precision = _normalise(precision, PRECISION_CHOICES, "precision", psource)
+
+    cuda_ok = torch.cuda.is_available()
+    mps_ok = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+    if wanted == "cuda" and not cuda_ok:
+        raise InvalidRequest(
+            f"{source} asks for CUDA, but no CUDA GPU is available to this PyTorch build "
+            f"(torch {torch.__version__}). Set the device to auto or cpu, or install a CUDA build."
+        )
+    if wanted == "mps" and not mps_ok:
+        raise InvalidRequest(
+            f"{source} asks for Apple MPS, but MPS is not available on this machine. "
+            "Set the device to auto or cpu."
+        )
+
+    if wanted == "auto":
+        kind = "cuda" if cuda_ok else "mps" if mps_ok else "cpu"
+        reason = {
+            "cuda": "a CUDA GPU was found",
+            "mps": "Apple silicon (MPS) was found",
+            "cpu": "no CUDA GPU or Apple MPS was found",
+        }[kind]
+    else:
+        kind = wanted
+        reason = f"chosen by {source.lower() if source == 'The setting' else source}"
+
+    index: int | None = None
+    total: int | None
+    if kind == "cuda":
+        index = torch.cuda.current_device()
+        name = torch.cuda.get_device_name(index)
+        total = int(torch.cuda.get_device_properties(index).total_memory)
+    elif kind == "mps":
+        name = "Apple GPU"
+        total = _system_memory()[0]
+    else:
+        import platform
+
+        name = platform.processor() or platform.machine() or "CPU"
+        total = _system_memory()[0]
+
+    if wanted_precision == "auto":
+        if kind == "cpu":
+            chosen, why = "fp32", "fp32 because half precision is slow and lossy on the CPU"
+        else:
+            chosen, why = "fp16", f"fp16 because {kind.upper()} runs half precision fast"
+    else:
+        chosen = wanted_precision
+        why = f"{chosen} chosen by {psource.lower() if psource == 'The setting' else psource}"
+        if chosen == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+            raise InvalidRequest(
+                f"{psource} asks for bf16, but this GPU does not support it. Use fp16 or auto."
+            )
+    return DeviceInfo(
+        kind=kind,
+        index=index,
+        name=name,
+        precision=chosen,
+        reason=f"{reason}; {why}",
+        total_memory=total,
+        free_memory=available_memory(kind, index),
+    )
+
+
+def available_memory(kind: str, index: int | None = None) -> int | None:
+    """Bytes free for new work on a device right now; None when the platform won't say."""
+    import torch
+
+    if kind == "cuda":
+        return int(torch.cuda.mem_get_info(index or 0)[0])
+    if kind == "mps":
+        try:
+            return int(torch.mps.recommended_max_memory()) - int(
+                torch.mps.driver_allocated_memory()
+            )
+        except (AttributeError, RuntimeError):
+            return _system_memory()[1]
+    return _system_memory()[1]
+
+
+def release_memory(device: DeviceInfo) -> None:
+    """Give cached allocator memory back after a job or an out-of-memory error."""
+    import contextlib
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.kind == "cuda":
+        torch.cuda.empty_cache()
+    elif device.kind == "mps":
+        with contextlib.suppress(AttributeError, RuntimeError):
+            torch.mps.empty_cache()

@@ -1,0 +1,108 @@
+"""Schedulers (samplers) by the names artists know, mapped to diffusers classes.
+
+Swapping a scheduler never reloads the model: a new scheduler object is made from the model's
+original scheduler config, which is cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from imagestudio.core.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    name: str
+    class_name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+SCHEDULERS: tuple[SchedulerSpec, ...] = (
+    SchedulerSpec("Euler", "EulerDiscreteScheduler"),
+    SchedulerSpec("Euler a", "EulerAncestralDiscreteScheduler"),
+    SchedulerSpec(
+        "DPM++ 2M",
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": False},
+    ),
+    SchedulerSpec(
+        "DPM++ 2M Karras",
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
+    ),
+    SchedulerSpec("DDIM", "DDIMScheduler"),
+    SchedulerSpec("UniPC", "UniPCMultistepScheduler"),
+    SchedulerSpec("PNDM", "PNDMScheduler"),
+    SchedulerSpec(
+        "LCM", "LCMScheduler", note="for LCM-distilled models and LCM LoRAs; use 4-8 steps, CFG 1-2"
+    ),
+)
+
+# Spellings used by other tools (A1111's k-diffusion names, diffusers' class names, ComfyUI).
+_ALIASES = {
+    "euler_a": "Euler a",
+    "euler ancestral": "Euler a",
+    "k_euler_a": "Euler a",
+    "k_euler": "Euler",
+    "dpmpp_2m": "DPM++ 2M",
+    "dpm++2m": "DPM++ 2M",
+    "dpmpp_2m_karras": "DPM++ 2M Karras",
+    "dpm++2m karras": "DPM++ 2M Karras",
+    "unipc": "UniPC",
+    "ddim": "DDIM",
+    "pndm": "PNDM",
+    "lcm": "LCM",
+}
+
+
+def _key(name: str) -> str:
+    return " ".join(name.strip().lower().replace("-", " ").split())
+
+
+_BY_KEY: dict[str, SchedulerSpec] = {_key(spec.name): spec for spec in SCHEDULERS}
+for _alias, _target in _ALIASES.items():
+    _BY_KEY.setdefault(_key(_alias), _BY_KEY[_key(_target)])
+
+
+def scheduler_names() -> list[str]:
+    return [spec.name for spec in SCHEDULERS]
+
+
+def find_scheduler(name: str) -> SchedulerSpec:
+    """Look a scheduler up by its usual name or a common alias (case-insensitive)."""
+    spec = _BY_KEY.get(_key(name)) if isinstance(name, str) else None
+    if spec is None:
+        raise InvalidRequest(
+            f"Unknown scheduler {name!r}. Choose one of: {', '.join(scheduler_names())}."
+        )
+    return spec
+
+
+def canonical_scheduler_name(name: str) -> str:
+    return find_scheduler(name).name
+
+
+def make_scheduler(name: str, base_config: dict[str, Any]) -> Any:
+    """A fresh diffusers scheduler for `name`, built from the model's own scheduler config."""
+    import diffusers
+
+    spec = find_scheduler(name)
+    cls = getattr(diffusers, spec.class_name)
+    config = dict(base_config)
+    config.update(spec.options)
+    return cls.from_config(config)
+
+
+def friendly_name(scheduler: Any) -> str:
+    """The artist-facing name of a diffusers scheduler object (for metadata)."""
+    class_name = type(scheduler).__name__
+    config = getattr(scheduler, "config", {})
+    for spec in SCHEDULERS:
+        if spec.class_name != class_name:
+            continue
+        if all(config.get(key) == value for key, value in spec.options.items()):
+            return spec.name
+    return class_name.removesuffix("Scheduler")

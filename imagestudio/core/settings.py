@@ -1,0 +1,106 @@
+"""User settings: typed, with defaults, a schema version, and a tolerant load.
+
+A bad or unknown value in the file never stops the app: it is replaced by the default and the
+problem is reported in `Settings.problems` so the UI can say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagestudio.core.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from imagestudio.core.paths import AppPaths, app_paths
+from imagestudio.core.requests import BUILTIN_MODEL
+from imagestudio.core.storage import atomic_write_bytes
+
+SCHEMA_VERSION = 1
+THEMES = ("system", "light", "dark")
+
+
+@dataclass
+class Settings:
+    outputs_dir: str = ""  # empty: the platform's pictures folder (or IMAGESTUDIO_HOME/outputs)
+    models_dir: str = ""  # empty: the app's data folder (or IMAGESTUDIO_HOME/models)
+    default_model: str = BUILTIN_MODEL
+    device: str = "auto"
+    precision: str = "auto"
+    previews: bool = True
+    theme: str = "system"
+    schema_version: int = SCHEMA_VERSION
+    problems: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def resolved_outputs_dir(self, paths: AppPaths | None = None) -> Path:
+        paths = paths or app_paths()
+        return Path(self.outputs_dir).expanduser() if self.outputs_dir else paths.outputs_dir
+
+    def resolved_models_dir(self, paths: AppPaths | None = None) -> Path:
+        paths = paths or app_paths()
+        return Path(self.models_dir).expanduser() if self.models_dir else paths.models_dir
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("problems")
+        return data
+
+
+_VALIDATORS = {
+    "outputs_dir": lambda v: isinstance(v, str),
+    "models_dir": lambda v: isinstance(v, str),
+    "default_model": lambda v: isinstance(v, str) and bool(v.strip()),
+    "device": lambda v: v in DEVICE_CHOICES,
+    "precision": lambda v: v in PRECISION_CHOICES,
+    "previews": lambda v: isinstance(v, bool),
+    "theme": lambda v: v in THEMES,
+}
+
+
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older settings dict up to SCHEMA_VERSION (no older versions exist yet)."""
+    data["schema_version"] = SCHEMA_VERSION
+    return data
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or app_paths().settings_file
+    settings = Settings()
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return settings
+    except OSError as exc:
+        settings.problems.append(f"Could not read {path}: {exc.strerror}; using defaults.")
+        return settings
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError
+    except ValueError:
+        settings.problems.append(f"{path} is not valid settings JSON; using defaults.")
+        return settings
+    version = data.get("schema_version", 1)
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        settings.problems.append(
+            f"{path} was written by a newer ImageStudio; settings it knows are kept."
+        )
+    data = _migrate(data)
+    for key, check in _VALIDATORS.items():
+        if key not in data:
+            continue
+        if check(data[key]):
+            setattr(settings, key, data[key])
+        else:
+            settings.problems.append(
+                f"Setting {key!r} had an invalid value {data[key]!r}; "
+                f"using the default {getattr(settings, key)!r}."
+            )
+    return settings
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    path = path or app_paths().settings_file
+    text = json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"), overwrite=True)
