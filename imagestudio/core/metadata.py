@@ -1,0 +1,535 @@
+"""Generation settings stored in image files.
+
+We write two PNG text chunks:
+
+* ``parameters`` in the AUTOMATIC1111 text format, the de-facto standard that civitai, PNG-info
+  readers and sd-parsers understand, so our images carry their settings into other tools;
+* ``imagestudio``, the whole request as JSON, so that we can restore a request exactly.
+
+Reading accepts our own chunk, A1111 text (PNG chunk, or the EXIF UserComment A1111 uses for
+JPEG/WebP) and InvokeAI's ``invokeai_metadata`` chunk, so images made elsewhere can be reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
+
+from imagestudio.core.errors import ImageError
+
+__all__ = [
+    "ImageSettings",
+    "format_parameters",
+    "parse_parameters",
+    "png_text_chunks",
+    "read_settings",
+]
+
+PARAMETERS_KEY = "parameters"
+IMAGESTUDIO_KEY = "imagestudio"
+INVOKEAI_KEY = "invokeai_metadata"
+
+_EXIF_IFD = 0x8769
+_USER_COMMENT = 0x9286
+
+_NEGATIVE_PREFIX = "Negative prompt:"
+
+# A1111 key names for the typed fields, in the order A1111 writes them.
+_KEY_STEPS = "Steps"
+_KEY_SAMPLER = "Sampler"
+_KEY_CFG = "CFG scale"
+_KEY_SEED = "Seed"
+_KEY_SIZE = "Size"
+_KEY_MODEL = "Model"
+_KEY_STRENGTH = "Denoising strength"
+_KNOWN_KEYS = {
+    k.lower(): k
+    for k in (_KEY_STEPS, _KEY_SAMPLER, _KEY_CFG, _KEY_SEED, _KEY_SIZE, _KEY_MODEL, _KEY_STRENGTH)
+}
+
+# One "Key: value" pair of a settings line. A key starts with a word character and stops at the
+# first colon; keys never hold ',' or '"' in A1111 output, which keeps prose from matching.
+_KEY_RE = re.compile(r'\s*(\w[^,:"\n]*?)\s*:[ \t]*')
+# A JSON-quoted value must be followed by a comma or the end of the line to count as quoted;
+# otherwise the quote is just part of an unquoted value.
+_QUOTED_RE = re.compile(r'("(?:\\.|[^\\"])*")\s*(?:,|$)')
+_UNQUOTED_RE = re.compile(r"([^,]*)(?:,|$)")
+_JUNK_RE = re.compile(r"[^,]*(?:,|$)")
+
+_INT_RE = re.compile(r"[+-]?\d+")
+_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_SIZE_RE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """The generation settings an image carries, whichever tool wrote them.
+
+    `extra` holds every other A1111 "Key: value" pair verbatim (also known keys whose value could
+    not be understood, e.g. ``Steps: abc``), so nothing read is lost when written back.
+    `source` says which metadata the settings came from: "imagestudio", "a1111" or "invokeai".
+    `request` is the decoded ``imagestudio`` JSON chunk when the image has one.
+    """
+
+    prompt: str
+    negative_prompt: str = ""
+    steps: int | None = None
+    sampler: str | None = None
+    cfg_scale: float | None = None
+    seed: int | None = None
+    width: int | None = None
+    height: int | None = None
+    model: str | None = None
+    denoising_strength: float | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    source: str = "a1111"
+    request: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# A1111 text format
+
+
+def _quote(value: str) -> str:
+    """Quote a value the way A1111 does, so that commas and colons don't split the line."""
+    if any(c in value for c in ',:"\n\r') or value != value.strip():
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _format_cfg(value: float) -> str:
+    # A1111 writes "7" for an integral scale; "7.0" would be noise that other readers keep.
+    number = float(value)
+    if number.is_integer():
+        return str(int(number))
+    return repr(number)
+
+
+def format_parameters(settings: ImageSettings) -> str:
+    """Render settings as A1111 ``parameters`` text.
+
+    The prompt comes first, then a ``Negative prompt:`` line when there is one, then a settings
+    line such as ``Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 1, Size: 512x512, Model: x``.
+    Keys whose value is None are left out (Size needs both width and height); `extra` pairs follow
+    the known keys, except those a typed field already wrote. Values holding ',', ':', '"' or a
+    newline are JSON-quoted, as A1111 does.
+    """
+    pairs: list[tuple[str, str]] = []
+    if settings.steps is not None:
+        pairs.append((_KEY_STEPS, str(int(settings.steps))))
+    if settings.sampler is not None:
+        pairs.append((_KEY_SAMPLER, settings.sampler))
+    if settings.cfg_scale is not None:
+        pairs.append((_KEY_CFG, _format_cfg(settings.cfg_scale)))
+    if settings.seed is not None:
+        pairs.append((_KEY_SEED, str(int(settings.seed))))
+    if settings.width is not None and settings.height is not None:
+        pairs.append((_KEY_SIZE, f"{int(settings.width)}x{int(settings.height)}"))
+    if settings.model is not None:
+        pairs.append((_KEY_MODEL, settings.model))
+    if settings.denoising_strength is not None:
+        pairs.append((_KEY_STRENGTH, str(settings.denoising_strength)))
+    written = {key.lower() for key, _ in pairs}
+    for key, value in settings.extra.items():
+        # A typed field wins over a leftover extra of the same name (e.g. an unparsed "Steps").
+        if key.lower() not in written:
+            pairs.append((key, str(value)))
+
+    lines = [settings.prompt]
+    if settings.negative_prompt:
+        lines.append(f"{_NEGATIVE_PREFIX} {settings.negative_prompt}")
+    if pairs:
+        lines.append(", ".join(f"{key}: {_quote(value)}" for key, value in pairs))
+    return "\n".join(lines)
+
+
+def _split_pairs(line: str) -> list[tuple[str, str]] | None:
+    """The "Key: value" pairs of a settings line, or None when the line doesn't start with one.
+
+    Segments without a key are skipped rather than rejecting the line: extensions sometimes
+    write odd fragments, and losing the whole settings line to one of them would be worse.
+    """
+    pairs: list[tuple[str, str]] = []
+    pos = 0
+    end = len(line)
+    while pos < end:
+        if not line[pos:].strip():
+            break
+        key_match = _KEY_RE.match(line, pos)
+        if key_match is None:
+            if not pairs:
+                return None
+            junk = _JUNK_RE.match(line, pos)
+            assert junk is not None  # the pattern matches the empty string
+            pos = junk.end()
+            continue
+        key = key_match.group(1)
+        pos = key_match.end()
+        quoted = _QUOTED_RE.match(line, pos)
+        if quoted is not None:
+            raw = quoted.group(1)
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw[1:-1]
+            if not isinstance(value, str):
+                value = raw[1:-1]
+            pos = quoted.end()
+        else:
+            unquoted = _UNQUOTED_RE.match(line, pos)
+            assert unquoted is not None  # the pattern matches the empty string
+            value = unquoted.group(1).strip()
+            pos = unquoted.end()
+        pairs.append((key, value))
+    return pairs or None
+
+
+def _find_settings_line(lines: list[str]) -> tuple[int, list[tuple[str, str]]] | None:
+    for index in range(len(lines) - 1, -1, -1):
+        pairs = _split_pairs(lines[index])
+        if pairs and any(key.lower() == "steps" for key, _ in pairs):
+            return index, pairs
+    return None
+
+
+def _to_int(raw: str) -> int | None:
+    raw = raw.strip()
+    return int(raw) if _INT_RE.fullmatch(raw) else None
+
+
+def _to_float(raw: str) -> float | None:
+    raw = raw.strip()
+    if not _FLOAT_RE.fullmatch(raw):
+        return None
+    number = float(raw)
+    return number if math.isfinite(number) else None
+
+
+def _parse(text: str) -> tuple[ImageSettings, bool]:
+    """Parse A1111 text; the flag says whether a settings line was found."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    found = _find_settings_line(lines)
+    if found is None:
+        prompt_lines, trailing = lines, []
+        pairs: list[tuple[str, str]] = []
+    else:
+        index, pairs = found
+        prompt_lines, trailing = lines[:index], lines[index + 1 :]
+        # Lines after the settings line are rare (some extensions append "Key: value" lines);
+        # their pairs are kept, prose there has no field to go to.
+        for line in trailing:
+            pairs = pairs + (_split_pairs(line) or [])
+
+    negative_at = next(
+        (i for i, line in enumerate(prompt_lines) if line.startswith(_NEGATIVE_PREFIX)), None
+    )
+    if negative_at is None:
+        prompt = "\n".join(prompt_lines).strip()
+        negative = ""
+    else:
+        prompt = "\n".join(prompt_lines[:negative_at]).strip()
+        first = prompt_lines[negative_at][len(_NEGATIVE_PREFIX) :]
+        negative = "\n".join([first, *prompt_lines[negative_at + 1 :]]).strip()
+
+    fields: dict[str, Any] = {}
+    extra: dict[str, str] = {}
+    for key, value in pairs:
+        known = _KNOWN_KEYS.get(key.lower())
+        parsed: dict[str, Any] | None = None
+        if known == _KEY_STEPS:
+            number = _to_int(value)
+            parsed = None if number is None else {"steps": number}
+        elif known == _KEY_SAMPLER:
+            parsed = {"sampler": value}
+        elif known == _KEY_CFG:
+            cfg = _to_float(value)
+            parsed = None if cfg is None else {"cfg_scale": cfg}
+        elif known == _KEY_SEED:
+            number = _to_int(value)
+            parsed = None if number is None else {"seed": number}
+        elif known == _KEY_SIZE:
+            size = _SIZE_RE.fullmatch(value.strip())
+            parsed = None if size is None else {"width": int(size[1]), "height": int(size[2])}
+        elif known == _KEY_MODEL:
+            parsed = {"model": value}
+        elif known == _KEY_STRENGTH:
+            strength = _to_float(value)
+            parsed = None if strength is None else {"denoising_strength": strength}
+        if parsed is None:
+            # Unknown keys, and known ones whose value we can't use, are kept verbatim.
+            extra[key] = value
+        else:
+            fields.update(parsed)
+    settings = ImageSettings(
+        prompt=prompt, negative_prompt=negative, extra=extra, source="a1111", **fields
+    )
+    return settings, found is not None
+
+
+def parse_parameters(text: str) -> ImageSettings:
+    """Parse A1111 ``parameters`` text into settings (source "a1111"). Never raises.
+
+    The last line made of "Key: value" pairs that include ``Steps`` is the settings line; the
+    lines before it are the prompt, split at the first line starting with ``Negative prompt:``
+    (both parts may span several lines and are stripped of surrounding whitespace). Quoted
+    values are unquoted as JSON. Steps, Sampler, CFG scale, Seed, Size (WxH), Model and
+    Denoising strength fill the typed fields; other keys, and known keys with unusable values
+    such as ``Steps: abc``, go to `extra`. Text without a settings line gives prompt (and
+    negative prompt) only.
+    """
+    return _parse(text)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing PNG chunks
+
+
+def _add_text(info: PngInfo, key: str, value: str) -> None:
+    # tEXt is latin-1 only; iTXt carries UTF-8 so emoji and CJK prompts survive the round trip.
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        info.add_itxt(key, value)
+    else:
+        info.add_text(key, value)
+
+
+def png_text_chunks(settings: ImageSettings, request_json: dict[str, Any] | None) -> PngInfo:
+    """PNG text chunks for `settings`: pass the result as ``pnginfo=`` to ``Image.save``.
+
+    Always holds ``parameters`` (A1111 text, see `format_parameters`); holds ``imagestudio``
+    (the request as sorted JSON) when `request_json` is given. Values that are not latin-1 go
+    in iTXt chunks. Values json can't encode (paths, enums) are written as their ``str()``.
+    """
+    info = PngInfo()
+    _add_text(info, PARAMETERS_KEY, format_parameters(settings))
+    if request_json is not None:
+        # default=str: a stray Path or enum in the request shouldn't stop the image being saved.
+        text = json.dumps(request_json, sort_keys=True, ensure_ascii=False, default=str)
+        _add_text(info, IMAGESTUDIO_KEY, text)
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _as_int(value: Any) -> int | None:
+    # bool is an int subclass, but "true" is never a step count or a seed.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return _to_int(value)
+    return None
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, str):
+        return _to_float(value)
+    return None
+
+
+def _model_name(value: Any) -> str | None:
+    # InvokeAI stores the model as an object; its name key changed between versions.
+    if isinstance(value, dict):
+        for key in ("name", "model_name"):
+            if isinstance(value.get(key), str):
+                return value[key]
+        return None
+    return _as_str(value)
+
+
+def _load_json_object(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _from_imagestudio(data: dict[str, Any], parameters: str | None) -> ImageSettings:
+    ours: dict[str, Any] = {
+        "negative_prompt": _as_str(data.get("negative_prompt")),
+        "steps": _as_int(data.get("steps")),
+        "sampler": _as_str(data.get("scheduler")),
+        "cfg_scale": _as_float(data.get("guidance")),
+        "seed": _as_int(data.get("seed")),
+        "width": _as_int(data.get("width")),
+        "height": _as_int(data.get("height")),
+        "model": _model_name(data.get("model")),
+        "denoising_strength": _as_float(data.get("strength")),
+    }
+    prompt = _as_str(data.get("prompt"))
+    extra: dict[str, str] = {}
+    if parameters is not None:
+        # The JSON is authoritative; the A1111 text only fills what the JSON lacks.
+        fallback = parse_parameters(parameters)
+        if prompt is None:
+            prompt = fallback.prompt
+        for name, value in ours.items():
+            if value is None:
+                ours[name] = getattr(fallback, name)
+        extra = {k: v for k, v in fallback.extra.items() if k.lower() not in _KNOWN_KEYS}
+    if ours["negative_prompt"] is None:
+        ours["negative_prompt"] = ""
+    return ImageSettings(
+        prompt=prompt or "", extra=extra, source="imagestudio", request=data, **ours
+    )
+
+
+def _from_invokeai(data: dict[str, Any]) -> ImageSettings:
+    return ImageSettings(
+        prompt=_as_str(data.get("positive_prompt")) or "",
+        negative_prompt=_as_str(data.get("negative_prompt")) or "",
+        steps=_as_int(data.get("steps")),
+        sampler=_as_str(data.get("scheduler")),
+        cfg_scale=_as_float(data.get("cfg_scale")),
+        seed=_as_int(data.get("seed")),
+        width=_as_int(data.get("width")),
+        height=_as_int(data.get("height")),
+        model=_model_name(data.get("model")),
+        denoising_strength=_as_float(data.get("strength")),
+        source="invokeai",
+    )
+
+
+def _decode_user_comment(raw: Any) -> str | None:
+    """Text of an EXIF UserComment: an 8-byte charset prefix, then the text."""
+    if isinstance(raw, str):
+        return raw
+    if not isinstance(raw, bytes) or len(raw) < 8:
+        return None
+    prefix, body = raw[:8], raw[8:]
+    if prefix == b"UNICODE\x00":
+        return _decode_utf16(body)
+    if prefix in (b"ASCII\x00\x00\x00", b"\x00" * 8):
+        # Many tools put UTF-8 under the ASCII label; latin-1 would turn it into mojibake.
+        return body.decode("utf-8", errors="replace").rstrip("\x00")
+    return None
+
+
+def _decode_utf16(body: bytes) -> str:
+    if body.startswith((b"\xfe\xff", b"\xff\xfe")):
+        return body.decode("utf-16", errors="replace").rstrip("\x00")
+    body = body[: len(body) // 2 * 2]
+    # The EXIF standard leaves the byte order open: A1111 (piexif) writes big-endian, some
+    # Windows tools little-endian. ASCII characters give a zero high byte, so the side with
+    # more zeros is the high byte; with no zeros at all (e.g. all CJK) big-endian is the guess.
+    zeros_even = body[0::2].count(0)
+    zeros_odd = body[1::2].count(0)
+    encoding = "utf-16-le" if zeros_odd > zeros_even else "utf-16-be"
+    return body.decode(encoding, errors="replace").rstrip("\x00")
+
+
+def _text_chunk(chunks: dict[str, Any], key: str) -> str | None:
+    value = chunks.get(key)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else None
+
+
+def _text_chunks(image: Image.Image) -> dict[str, Any]:
+    chunks: dict[str, Any] = {str(k): v for k, v in image.info.items()}
+    if any(key in chunks for key in (IMAGESTUDIO_KEY, PARAMETERS_KEY, INVOKEAI_KEY)):
+        return chunks
+    # PNG text chunks may also follow the image data; Pillow only sees those after decoding it,
+    # which is slow, so it is done only when the chunks before the data held nothing for us.
+    if image.format == "PNG":
+        # A truncated or corrupt image must not stop us using the chunks already read.
+        with contextlib.suppress(Exception):
+            chunks.update(image.text)  # type: ignore[attr-defined]
+    return chunks
+
+
+def _exif_user_comment(image: Image.Image) -> str | None:
+    try:
+        exif = image.getexif()
+        raw = exif.get_ifd(_EXIF_IFD).get(_USER_COMMENT)
+    except Exception:
+        # Broken EXIF is malformed metadata, which is skipped, never reported.
+        return None
+    return _decode_user_comment(raw)
+
+
+def _settings_of(image: Image.Image) -> ImageSettings | None:
+    chunks = _text_chunks(image)
+    parameters = _text_chunk(chunks, PARAMETERS_KEY)
+    if parameters is not None and not parameters.strip():
+        parameters = None
+
+    ours = _load_json_object(_text_chunk(chunks, IMAGESTUDIO_KEY))
+    if ours is not None:
+        return _from_imagestudio(ours, parameters)
+
+    if parameters is not None:
+        return parse_parameters(parameters)
+
+    comment = _exif_user_comment(image)
+    if comment is not None and comment.strip():
+        # A UserComment is a general-purpose field (cameras and photo apps write notes there),
+        # so it only counts as settings when it has an A1111 settings line.
+        settings, has_settings_line = _parse(comment)
+        if has_settings_line:
+            return settings
+
+    invoke = _load_json_object(_text_chunk(chunks, INVOKEAI_KEY))
+    if invoke is not None:
+        return _from_invokeai(invoke)
+    return None
+
+
+def read_settings(source: str | os.PathLike[str] | Image.Image) -> ImageSettings | None:
+    """Read the generation settings an image carries, from a file path or an open PIL image.
+
+    Tries, in order: our ``imagestudio`` JSON chunk (the ``parameters`` chunk, if present,
+    fills only what the JSON lacks), A1111 ``parameters`` text (PNG chunk, or the EXIF
+    UserComment of JPEG/WebP), InvokeAI's ``invokeai_metadata`` chunk. Returns None when the
+    image carries none of them. Malformed metadata is skipped, never raised.
+
+    Raises ImageError when the file is missing or is not an image that can be read.
+    """
+    if isinstance(source, Image.Image):
+        return _settings_of(source)
+
+    path = Path(source)
+    where = f"Cannot read settings from '{os.fspath(source)}'"
+    if not path.exists():
+        raise ImageError(f"{where}: the file does not exist.")
+    if path.is_dir():
+        raise ImageError(f"{where}: it is a folder, not an image file.")
+    try:
+        with Image.open(path) as image:
+            return _settings_of(image)
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{where}: the file is not an image this app can read.") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{where}: the image is too large to open safely.") from exc
+    except PermissionError as exc:
+        raise ImageError(f"{where}: permission to read the file was denied.") from exc
+    except OSError as exc:
+        reason = str(exc.strerror or exc).rstrip(".")
+        raise ImageError(f"{where}: {reason}.") from exc
