@@ -1,0 +1,5 @@
+"""`python -m imagestudio`."""
+
+from imagestudio.app import main
+
+raise SystemExit(main())
