@@ -258,11 +258,7 @@ class Engine:
             )
         except Exception as exc:
             if _is_oom(exc):
-                release_memory(device)
-                raise OutOfMemory(
-                    f"The model {ref.name} does not fit in the memory of the "
-                    f"{device.kind.upper()}. Close other programs or choose a smaller model."
-                ) from exc
+                raise self._model_too_big(ref) from exc
             message = _short(exc)
             hint = ""
             if "safetensors" in message.lower():
@@ -281,11 +277,7 @@ class Engine:
             pipe.to(device.torch_device)
         except Exception as exc:
             if _is_oom(exc):
-                release_memory(device)
-                raise OutOfMemory(
-                    f"The model {ref.name} does not fit in the memory of the "
-                    f"{device.kind.upper()}. Close other programs or choose a smaller model."
-                ) from exc
+                raise self._model_too_big(ref) from exc
             raise ModelError(f"Could not move {ref.name} to {device.kind}: {_short(exc)}") from exc
         pipe.set_progress_bar_config(disable=True)
         mapper = PreviewMapper(latent_rgb_for_model(ref.path, ref.family, pipe.vae, self.cache_dir))
@@ -302,6 +294,13 @@ class Engine:
             "loaded %s in %.2f s (preview map: %s)", ref.path, seconds, mapper.latent_rgb.source
         )
         return self._loaded, seconds
+
+    def _model_too_big(self, ref: ModelRef) -> OutOfMemory:
+        release_memory(self.device)
+        return OutOfMemory(
+            f"The model {ref.name} does not fit in the memory of the "
+            f"{self.device.kind.upper()}. Close other programs or choose a smaller model."
+        )
 
     # -- running ------------------------------------------------------------------------------
 
