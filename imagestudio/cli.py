@@ -517,25 +517,6 @@ COMMANDS = {
 }
 
 
-def _setup_logging() -> None:
-    """Full tracebacks go to a rotating log file; the terminal gets one line."""
-    from logging.handlers import RotatingFileHandler
-
-    from imagestudio.core.paths import app_paths
-
-    log_file = app_paths().log_file
-    try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
-    except OSError:
-        return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("imagestudio")
-    root.setLevel(logging.INFO)
-    if not any(isinstance(h, RotatingFileHandler) for h in root.handlers):
-        root.addHandler(handler)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     parser = build_parser()
@@ -547,7 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    _setup_logging()
+    from imagestudio.core.logs import setup_logging
+
+    setup_logging()
     try:
         return COMMANDS[args.command](args)
     except (InvalidRequest, ImageError, StorageError) as exc:

@@ -6,6 +6,7 @@ settings file, then automatic choice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -177,7 +178,6 @@ def available_memory(kind: str, index: int | None = None) -> int | None:
 
 def release_memory(device: DeviceInfo) -> None:
     """Give cached allocator memory back after a job or an out-of-memory error."""
-    import contextlib
     import gc
 
     import torch
@@ -188,3 +188,38 @@ def release_memory(device: DeviceInfo) -> None:
     elif device.kind == "mps":
         with contextlib.suppress(AttributeError, RuntimeError):
             torch.mps.empty_cache()
+
+
+def memory_in_use(device: DeviceInfo) -> str:
+    """A short 'used / total' text for the status bar."""
+    import torch
+
+    used: int | None = None
+    if device.kind == "cuda":
+        used = int(torch.cuda.memory_reserved(device.index or 0))
+    elif device.kind == "mps":
+        with contextlib.suppress(AttributeError, RuntimeError):
+            used = int(torch.mps.driver_allocated_memory())
+    else:
+        used = _process_rss()
+    if used is None:
+        return ""
+    total = f" / {device.total_memory / 2**30:.1f} GiB" if device.total_memory else " GiB"
+    return f"{used / 2**30:.1f}{total}"
+
+
+def _process_rss() -> int | None:
+    """Resident memory of this process (Linux /proc; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+    except (ImportError, OSError):
+        return None
