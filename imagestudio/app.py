@@ -13,12 +13,15 @@ from imagestudio import cli
 def main(argv: list[str] | None = None) -> int:
     """Console entry point of `imagestudio`."""
     args = sys.argv[1:] if argv is None else argv
-    if not args:
-        # The main window is not built yet; until it is, say what the app can do headless.
-        cli.build_parser().print_help()
+    if args:
+        return cli.main(args)
+    try:
+        from imagestudio.gui.app import run
+    except ImportError as exc:  # e.g. Qt's system libraries are missing
         print(
-            "\nThe window is not part of this version yet; use a command above, for example:\n"
-            '  imagestudio generate "a red circle on a blue background" --model PATH'
+            f"imagestudio: the window cannot start: {exc}. The commands still work; see "
+            "'imagestudio --help'.",
+            file=sys.stderr,
         )
-        return cli.EXIT_OK
-    return cli.main(args)
+        return cli.EXIT_FAILED
+    return run()

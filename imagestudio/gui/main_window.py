@@ -1,0 +1,542 @@
+"""The main window: composes the panels, owns the job queue and the worker thread.
+
+Data flows one way: a panel builds a `GenerationRequest`, the window queues it and hands it to the
+worker, the worker's signals come back with previews (QImage) and results (file paths), and the
+window shows them. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imagestudio import __version__
+from imagestudio.core.errors import HistoryError, ImageError, InvalidRequest
+from imagestudio.core.history import HistoryStore, JobRecord
+from imagestudio.core.metadata import read_settings
+from imagestudio.core.models import FAMILY_LABELS, list_models
+from imagestudio.core.paths import app_paths
+from imagestudio.core.requests import BUILTIN_MODEL, GenerationRequest
+from imagestudio.core.settings import Settings, load_settings, save_settings
+from imagestudio.gui.panels.canvas import Canvas
+from imagestudio.gui.panels.gallery import GalleryStrip
+from imagestudio.gui.panels.history import HistoryPanel
+from imagestudio.gui.panels.prompt import PromptPanel
+from imagestudio.gui.settings_dialog import SettingsDialog
+from imagestudio.gui.worker import FinishedJob, GenerationWorker
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass
+class QueuedJob:
+    id: int
+    request: GenerationRequest
+
+
+class MainWindow(QMainWindow):
+    """ImageStudio's main window."""
+
+    start_job = Signal(int, object)  # to the worker (queued across threads)
+    settings_changed = Signal(object)
+    job_done = Signal(int, str)  # job id, "done" | "cancelled" | "failed" (for tests and probes)
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("ImageStudio")
+        self.setAcceptDrops(True)
+        self.settings = settings or load_settings()
+        self._ids = itertools.count(1)
+        self._queue: list[QueuedJob] = []
+        self._running: QueuedJob | None = None
+        self._job_started_at = 0.0
+        self._first_step_at: float | None = None
+        self._closing = False
+        self.history_store = HistoryStore()
+
+        self.canvas = Canvas()
+        self.prompt = PromptPanel()
+        self.queue_list = QListWidget()
+        self.history = HistoryPanel(self.history_store)
+        self.gallery = GalleryStrip()
+        self._build_layout()
+        self._build_menus()
+        self._build_status_bar()
+        self._start_worker()
+        self._connect()
+        self.refresh_models(initial=True)
+        self.prompt.set_suggestions(self._suggestions())
+        self._restore_state()
+        self._show_latest_result()
+        for problem in self.settings.problems:
+            self.canvas.show_error(problem)
+        if self.history_store.recovered_from is not None:
+            self.canvas.show_error(
+                f"The history file was damaged; it was kept as {self.history_store.recovered_from} "
+                "and a new history was started."
+            )
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _build_layout(self) -> None:
+        self.setCentralWidget(self.canvas)
+        self.setDockNestingEnabled(True)
+
+        left = QWidget()
+        layout = QVBoxLayout(left)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.prompt, 1)
+        self.queue_label = QLabel("Queue (Delete removes a job)")
+        self.queue_list.setToolTip(
+            "Jobs waiting their turn. Select one and press Delete to remove."
+        )
+        self.queue_list.setMaximumHeight(110)
+        layout.addWidget(self.queue_label)
+        layout.addWidget(self.queue_list)
+        self._update_queue_view()
+
+        self.generate_dock = self._dock("Generate", left, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.history_dock = self._dock(
+            "History", self.history, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.history.title_label.hide()
+        self.history.setMinimumWidth(260)
+        self.gallery_dock = self._dock(
+            "Gallery", self.gallery, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.resize(1400, 900)
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{title.lower()}_dock")  # saveState needs names
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Load settings from image…", self.open_image_settings, "Ctrl+O")
+        self._action(file_menu, "Save image as…", lambda: self.canvas.save_as(), "Ctrl+S")
+        self._action(file_menu, "Open outputs folder", self.open_outputs_folder)
+        file_menu.addSeparator()
+        self._action(file_menu, "Settings…", self.open_settings, "Ctrl+,")
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        edit_menu = bar.addMenu("&Edit")
+        self._action(edit_menu, "Copy image", self.canvas.copy_image, "Ctrl+Shift+C")
+        self._action(edit_menu, "Copy prompt", self.copy_prompt)
+
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.canvas.fit_action)
+        view_menu.addAction(self.canvas.actual_size_action)
+        view_menu.addSeparator()
+        for dock in (self.generate_dock, self.history_dock, self.gallery_dock):
+            view_menu.addAction(dock.toggleViewAction())
+
+        models_menu = bar.addMenu("&Models")
+        self._action(models_menu, "Refresh model list", self.refresh_models)
+        self._action(models_menu, "Open models folder", self.open_models_folder)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "About ImageStudio", self.show_about)
+
+        generate = QShortcut(QKeySequence("Ctrl+Return"), self)
+        generate.activated.connect(self.generate)
+        QShortcut(QKeySequence("Ctrl+Enter"), self).activated.connect(self.generate)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.cancel_current)
+        remove = QShortcut(QKeySequence.StandardKey.Delete, self.queue_list)
+        remove.setContext(Qt.ShortcutContext.WidgetShortcut)
+        remove.activated.connect(self.remove_selected_queued)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # noqa: ANN001
+        action = menu.addAction(text)
+        action.triggered.connect(lambda checked=False: slot())
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        return action
+
+    def _build_status_bar(self) -> None:
+        self.device_label = QLabel("Device: chosen when the first job runs")
+        self.model_label = QLabel("")
+        self.memory_label = QLabel("")
+        for label in (self.device_label, self.model_label, self.memory_label):
+            self.statusBar().addPermanentWidget(label)
+
+    def _start_worker(self) -> None:
+        self.worker_thread = QThread(self)
+        self.worker_thread.setObjectName("imagestudio-worker")
+        self.worker = GenerationWorker(self.settings)
+        self.worker.moveToThread(self.worker_thread)
+        self.worker_thread.start()
+
+    def _connect(self) -> None:
+        self.start_job.connect(self.worker.run)
+        self.settings_changed.connect(self.worker.apply_settings)
+        self.worker.job_started.connect(self._on_job_started)
+        self.worker.status.connect(self._on_status)
+        self.worker.step_done.connect(self._on_step)
+        self.worker.job_finished.connect(self._on_finished)
+        self.worker.job_cancelled.connect(self._on_cancelled)
+        self.worker.job_failed.connect(self._on_failed)
+        self.worker.device_changed.connect(self._on_device)
+        self.prompt.generate_requested.connect(self.generate)
+        self.prompt.cancel_requested.connect(self.cancel_current)
+        self.history.load_requested.connect(self._load_record)
+        self.history.rerun_requested.connect(self._rerun_record)
+        self.gallery.image_selected.connect(self.canvas.show_result)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def generate(self) -> int | None:
+        """Queue the form's request; returns the job id, or None if the form is invalid."""
+        try:
+            request = self.prompt.build_request()
+        except InvalidRequest as exc:
+            self.canvas.show_error(str(exc))
+            return None
+        return self.enqueue(request)
+
+    def enqueue(self, request: GenerationRequest) -> int:
+        self.canvas.clear_error()
+        job = QueuedJob(next(self._ids), request)
+        self._queue.append(job)
+        self._dispatch()
+        self._update_queue_view()
+        return job.id
+
+    def queued_jobs(self) -> list[QueuedJob]:
+        return list(self._queue)
+
+    def running_job(self) -> QueuedJob | None:
+        return self._running
+
+    def cancel_current(self) -> None:
+        if self._running is not None:
+            self.worker.cancel()
+            self.canvas.set_status("Cancelling…")
+
+    def remove_queued(self, job_id: int) -> None:
+        self._queue = [job for job in self._queue if job.id != job_id]
+        self._update_queue_view()
+
+    def remove_selected_queued(self) -> None:
+        item = self.queue_list.currentItem()
+        if item is not None:
+            self.remove_queued(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _dispatch(self) -> None:
+        if self._running is not None or not self._queue or self._closing:
+            return
+        self._running = self._queue.pop(0)
+        self.worker.cancel_event.clear()
+        self._job_started_at = time.perf_counter()
+        self._first_step_at = None
+        self.canvas.set_status("Starting…")
+        self.start_job.emit(self._running.id, self._running.request)
+
+    def _update_queue_view(self) -> None:
+        self.queue_list.clear()
+        for job in self._queue:
+            text = " ".join(job.request.prompt.split())
+            item = QListWidgetItem(text if len(text) <= 60 else text[:59] + "…")
+            item.setToolTip(job.request.prompt)
+            item.setData(Qt.ItemDataRole.UserRole, job.id)
+            self.queue_list.addItem(item)
+        visible = bool(self._queue)
+        self.queue_list.setVisible(visible)
+        self.queue_label.setVisible(visible)
+        self.prompt.set_busy(self._running is not None, len(self._queue))
+
+    def _is_current(self, job_id: int) -> bool:
+        return self._running is not None and self._running.id == job_id
+
+    def _on_job_started(self, job_id: int) -> None:
+        if self._is_current(job_id):
+            self.canvas.set_status("Preparing…")
+
+    def _on_status(self, job_id: int, text: str) -> None:
+        if not self._is_current(job_id):
+            return
+        if text.startswith("Loading"):
+            self.canvas.set_status(text)
+        self.statusBar().showMessage(text, 8000)
+
+    def _on_step(self, job_id: int, step: int, total: int, preview: QImage) -> None:
+        if not self._is_current(job_id):
+            return
+        now = time.perf_counter()
+        if self._first_step_at is None or step <= 1:
+            self._first_step_at = now
+        remaining = None
+        if step > 1:
+            remaining = (now - self._first_step_at) / (step - 1) * (total - step)
+        self.canvas.set_progress(step, total, now - self._job_started_at, remaining)
+        if not preview.isNull():
+            self.canvas.show_preview(preview)
+
+    def _job_ended(self, job_id: int, status: str) -> None:
+        self._running = None
+        self.canvas.clear_progress()
+        self._update_queue_view()
+        self.job_done.emit(job_id, status)
+        self._dispatch()
+
+    def _on_finished(self, job_id: int, job: FinishedJob) -> None:
+        if job.files:
+            self.canvas.show_result(job.files[0])
+        for path in job.files:
+            self.gallery.add_image(path)
+        self.prompt.set_last_seed(job.seeds[0])
+        self.history.refresh()
+        self.prompt.set_suggestions(self._suggestions())
+        seeds = ", ".join(str(s) for s in job.seeds)
+        self.statusBar().showMessage(
+            f"Done in {job.duration:.1f} s: {job.width}x{job.height}, {job.scheduler}, "
+            f"seed {seeds}",
+            15000,
+        )
+        self.model_label.setText(f"Model: {job.model_name}")
+        for warning in job.warnings:
+            self.canvas.show_error(warning)
+        self._job_ended(job_id, "done")
+
+    def _on_cancelled(self, job_id: int) -> None:
+        self.statusBar().showMessage("Cancelled; no image was written.", 8000)
+        self.history.refresh()
+        self._job_ended(job_id, "cancelled")
+
+    def _on_failed(self, job_id: int, message: str) -> None:
+        self.canvas.show_error(message)
+        self.history.refresh()
+        self._job_ended(job_id, "failed")
+
+    def _on_device(self, device: str, memory: str) -> None:
+        self.device_label.setText(device)
+        self.memory_label.setText(f"Memory: {memory}" if memory else "")
+
+    # -- history, models, files ---------------------------------------------------------------
+
+    def _suggestions(self) -> list[str]:
+        try:
+            return self.history_store.suggestions(limit=200)
+        except HistoryError:
+            return []
+
+    def _record_request(self, record: JobRecord) -> GenerationRequest | None:
+        try:
+            request = GenerationRequest.from_dict(record.request)
+            return request.replace(count=record.count)
+        except (InvalidRequest, TypeError) as exc:
+            self.canvas.show_error(f"That history entry cannot be loaded: {exc}")
+            return None
+
+    def _load_record(self, record: JobRecord) -> None:
+        request = self._record_request(record)
+        if request is not None:
+            self.prompt.load_request(request)
+            if record.outputs and Path(record.outputs[0]).is_file():
+                self.canvas.show_result(record.outputs[0])
+
+    def _rerun_record(self, record: JobRecord) -> None:
+        request = self._record_request(record)
+        if request is not None:
+            self.prompt.load_request(request)
+            self.enqueue(request)
+
+    def load_settings_from_image(self, path: str) -> bool:
+        try:
+            found = read_settings(path)
+        except ImageError as exc:
+            self.canvas.show_error(str(exc))
+            return False
+        if found is None:
+            self.canvas.show_error(
+                f"{Path(path).name} carries no generation settings that ImageStudio can read."
+            )
+            return False
+        self.prompt.load_image_settings(found)
+        self.canvas.show_result(path)
+        self.statusBar().showMessage(f"Loaded the settings of {Path(path).name}.", 8000)
+        return True
+
+    def open_image_settings(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load settings from image", "", "Images (*.png *.jpg *.jpeg *.webp)"
+        )
+        if path:
+            self.load_settings_from_image(path)
+
+    def refresh_models(self, initial: bool = False) -> None:
+        """Fill the model picker; at start-up select the default model, or the first one there."""
+        models_dir = self.settings.resolved_models_dir()
+        refs = list_models(models_dir)
+        entries: list[tuple[str, str]] = []
+        for ref in refs:
+            label = "Starter (built in)" if ref.builtin else ref.name
+            entries.append((f"{label} · {FAMILY_LABELS[ref.family]}", ref.name))
+        if not any(ref.builtin for ref in refs):
+            entries.append(("Starter (built in, not installed)", BUILTIN_MODEL))
+        current = None
+        if initial:
+            names = [ref.name for ref in refs]
+            wanted = self.settings.default_model
+            current = wanted if wanted in names or not names else names[0]
+        self.prompt.set_models(entries, current)
+
+    def _show_latest_result(self) -> None:
+        """Pick up where the artist left off: show the newest result that is still on disk."""
+        try:
+            records = self.history_store.recent(limit=20)
+        except HistoryError:
+            return
+        for record in records:
+            for path in record.outputs:
+                if Path(path).is_file():
+                    self.canvas.show_result(path)
+                    return
+
+    def copy_prompt(self) -> None:
+        try:
+            request = self.prompt.build_request()
+        except InvalidRequest as exc:
+            self.canvas.show_error(str(exc))
+            return
+        QGuiApplication.clipboard().setText(request.prompt)
+
+    def _open_folder(self, folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.canvas.show_error(f"Cannot open {folder}: {exc.strerror}.")
+            return
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def open_outputs_folder(self) -> None:
+        self._open_folder(self.settings.resolved_outputs_dir())
+
+    def open_models_folder(self) -> None:
+        self._open_folder(self.settings.resolved_models_dir())
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        self.apply_settings(dialog.settings())
+
+    def apply_settings(self, settings: Settings) -> None:
+        try:
+            save_settings(settings)
+        except Exception as exc:  # StorageError and OSError: say so, keep the old ones
+            self.canvas.show_error(f"The settings could not be saved: {exc}")
+            return
+        self.settings = settings
+        self.settings_changed.emit(settings)
+        self.refresh_models()
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About ImageStudio",
+            f"ImageStudio {__version__}\nText to image on your own machine, offline.\n\n"
+            f"Settings: {app_paths().settings_file}\nLog: {app_paths().log_file}",
+        )
+
+    # -- drag and drop ------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if self._dropped_image(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        path = self._dropped_image(event)
+        if path is not None:
+            event.acceptProposedAction()
+            self.load_settings_from_image(path)
+
+    @staticmethod
+    def _dropped_image(event: QDragEnterEvent | QDropEvent) -> str | None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile() and url.toLocalFile().lower().endswith(IMAGE_SUFFIXES):
+                return url.toLocalFile()
+        return None
+
+    # -- persistence and shutdown -------------------------------------------------------------
+
+    def _qsettings(self) -> QSettings:
+        path = app_paths().config_dir / "window.ini"
+        return QSettings(str(path), QSettings.Format.IniFormat)
+
+    def _restore_state(self) -> None:
+        stored = self._qsettings()
+        geometry = stored.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = stored.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        form = stored.value("form")
+        if isinstance(form, str):
+            try:
+                self.prompt.restore_form_state(json.loads(form))
+            except ValueError:
+                log.warning("ignoring unreadable saved form")
+
+    def save_state(self) -> None:
+        stored = self._qsettings()
+        stored.setValue("geometry", self.saveGeometry())
+        stored.setValue("window_state", self.saveState())
+        stored.setValue("form", json.dumps(self.prompt.form_state()))
+        stored.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        """Cancel the running job, drop the queue, stop the worker thread, then close."""
+        self._closing = True
+        self._queue.clear()
+        self.save_state()
+        if self._running is not None:
+            self.worker.cancel()
+        self.worker_thread.quit()  # runs once the job in flight returns
+        if not self.worker_thread.wait(60_000):
+            log.error("the worker did not stop within 60 s; closing anyway")
+        else:
+            self.worker.shutdown()
+        self.history_store.close()
+        super().closeEvent(event)

@@ -1,0 +1,223 @@
+"""The whole window with the real worker thread and a tiny real model (offscreen Qt)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, PngImagePlugin
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from imagestudio.core.history import HistoryStore
+from imagestudio.core.paths import app_paths
+from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.settings import Settings
+from imagestudio.gui.main_window import MainWindow
+
+JOB_TIMEOUT = 120_000
+
+
+@pytest.fixture
+def model_name(tiny_model: Path) -> str:
+    shutil.copytree(tiny_model, app_paths().models_dir / "tiny")
+    return "tiny"
+
+
+@pytest.fixture
+def window(qtbot, model_name: str):
+    win = MainWindow(Settings(device="cpu"))
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    if win.isVisible():
+        win.close()
+
+
+def request(model: str, **changes) -> GenerationRequest:
+    values = {"prompt": "a green square", "model": model, "steps": 3, "seed": 9}
+    values.update(changes)
+    return GenerationRequest(**values)
+
+
+def outputs() -> list[Path]:
+    folder = app_paths().outputs_dir
+    return sorted(folder.glob("*.png")) if folder.exists() else []
+
+
+def test_generate_through_the_form(qtbot, window: MainWindow, model_name: str) -> None:
+    steps: list[tuple[int, int, bool]] = []
+    window.worker.step_done.connect(lambda j, s, t, img: steps.append((s, t, img.isNull())))
+    window.prompt.load_request(request(model_name, steps=4))
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT) as done:
+        assert window.generate() == 1
+    assert done.args == [1, "done"]
+    assert [(s, t) for s, t, _ in steps] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert not any(null for _, _, null in steps)  # a real preview every step
+    (path,) = outputs()
+    assert window.canvas.current_path() == str(path)
+    assert window.gallery.paths() == [str(path)]
+    assert [r.prompt for r in window.history.records()] == ["a green square"]
+    assert window.running_job() is None and window.canvas.error_text() == ""
+    assert "CPU" in window.device_label.text()
+
+
+def test_invalid_form_shows_a_message_and_queues_nothing(window: MainWindow) -> None:
+    window.prompt.load_request(request("tiny"))
+    window.prompt.prompt_edit.setPlainText("   ")
+    assert window.generate() is None
+    assert "prompt is empty" in window.canvas.error_text()
+    assert window.queued_jobs() == [] and window.running_job() is None
+
+
+def test_queue_runs_in_order_and_jobs_can_be_removed(
+    qtbot, window: MainWindow, model_name: str
+) -> None:
+    finished: list[tuple[int, str]] = []
+    window.job_done.connect(lambda job_id, status: finished.append((job_id, status)))
+    ids = [window.enqueue(request(model_name, prompt=p)) for p in ("one", "two", "three", "four")]
+    assert window.running_job().id == ids[0]
+    assert [job.id for job in window.queued_jobs()] == ids[1:]
+    assert window.queue_list.count() == 3
+    window.remove_queued(ids[2])
+    assert [job.id for job in window.queued_jobs()] == [ids[1], ids[3]]
+    qtbot.waitUntil(lambda: len(finished) == 3, timeout=JOB_TIMEOUT)
+    assert finished == [(ids[0], "done"), (ids[1], "done"), (ids[3], "done")]
+    with HistoryStore() as store:
+        assert [r.prompt for r in store.recent()] == ["four", "two", "one"]
+    assert len(window.gallery.paths()) == 3
+    assert window.queue_list.isHidden()
+
+
+def test_cancel_stops_the_job_and_writes_nothing(
+    qtbot, window: MainWindow, model_name: str
+) -> None:
+    steps: list[int] = []
+    window.worker.step_done.connect(lambda j, s, t, img: steps.append(s))
+    window.enqueue(request(model_name, steps=150, width=256, height=256))
+    qtbot.waitUntil(lambda: len(steps) >= 1, timeout=JOB_TIMEOUT)
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT) as done:
+        window.cancel_current()
+    assert done.args[1] == "cancelled"
+    assert len(steps) < 150 and outputs() == []
+    with HistoryStore() as store:
+        assert [r.status for r in store.recent()] == ["cancelled"]
+
+
+def test_engine_error_is_shown_and_the_app_stays_usable(
+    qtbot, window: MainWindow, model_name: str, tiny_model: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    for weights in broken.rglob("*.safetensors"):
+        weights.write_bytes(b"\0" * 16)
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT) as done:
+        window.enqueue(request(str(broken)))
+    assert done.args[1] == "failed"
+    assert "Could not load the model" in window.canvas.error_text()
+    assert "Traceback" not in window.canvas.error_text()
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT) as done:
+        window.enqueue(request(model_name))
+    assert done.args[1] == "done"
+
+
+def test_closing_during_a_job_cancels_and_stops_the_thread(qtbot, model_name: str) -> None:
+    win = MainWindow(Settings(device="cpu"))
+    qtbot.addWidget(win)
+    win.show()
+    steps: list[int] = []
+    win.worker.step_done.connect(lambda j, s, t, img: steps.append(s))
+    win.enqueue(request(model_name, steps=150, width=256, height=256))
+    win.enqueue(request(model_name, prompt="queued, never run"))
+    qtbot.waitUntil(lambda: len(steps) >= 1, timeout=JOB_TIMEOUT)
+    win.close()
+    assert win.worker_thread.isFinished()
+    assert outputs() == []
+    with HistoryStore() as store:
+        assert [r.status for r in store.recent()] == ["cancelled"]
+
+
+def test_history_click_loads_settings_and_rerun_queues(
+    qtbot, window: MainWindow, model_name: str
+) -> None:
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT):
+        window.enqueue(request(model_name, prompt="a castle at dusk", seed=1234, steps=2))
+    window.prompt.load_request(request(model_name, prompt="something else"))
+    (record,) = window.history.records()
+    window.history.load_requested.emit(record)
+    loaded = window.prompt.build_request()
+    assert loaded.prompt == "a castle at dusk" and loaded.seed == 1234 and loaded.steps == 2
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT) as done:
+        window.history.rerun_requested.emit(record)
+    assert done.args[1] == "done"
+    assert len(outputs()) == 2
+
+
+def test_dropping_an_a1111_png_loads_its_settings(window: MainWindow, tmp_path: Path) -> None:
+    path = tmp_path / "other-tool.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text(
+        "parameters",
+        "a misty forest\nNegative prompt: blurry\nSteps: 31, Sampler: "
+        "DPM++ 2M Karras, CFG scale: 6.5, Seed: 777, Size: 512x768, Model: sd15",
+    )
+    Image.new("RGB", (64, 96), "gray").save(path, pnginfo=info)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    loaded = window.prompt.build_request()
+    assert (loaded.prompt, loaded.negative_prompt) == ("a misty forest", "blurry")
+    assert (loaded.steps, loaded.guidance, loaded.seed) == (31, 6.5, 777)
+    assert (loaded.width, loaded.height, loaded.scheduler) == (512, 768, "DPM++ 2M Karras")
+
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(plain)
+    assert not window.load_settings_from_image(str(plain))
+    assert "no generation settings" in window.canvas.error_text()
+
+
+def test_form_and_geometry_persist_across_restart(qtbot, model_name: str) -> None:
+    first = MainWindow(Settings(device="cpu"))
+    qtbot.addWidget(first)
+    first.prompt.load_request(request(model_name, prompt="remember me", steps=33, seed=5))
+    first.resize(701, 503)
+    first.show()
+    size = (first.size().width(), first.size().height())  # the minimum size may have grown it
+    first.close()
+    second = MainWindow(Settings(device="cpu"))
+    qtbot.addWidget(second)
+    restored = second.prompt.build_request()
+    assert (restored.prompt, restored.steps, restored.seed) == ("remember me", 33, 5)
+    assert (second.size().width(), second.size().height()) == size
+    assert size[0] == 701
+    second.close()
+
+
+def test_settings_change_is_saved_and_reaches_the_worker(window: MainWindow, tmp_path) -> None:
+    new = Settings(device="cpu", previews=False, outputs_dir=str(tmp_path / "elsewhere"))
+    window.apply_settings(new)
+    from imagestudio.core.settings import load_settings
+
+    assert load_settings() == new
+    assert window.settings == new
+
+
+def test_window_shows_before_torch_is_imported(tmp_path: Path) -> None:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", IMAGESTUDIO_EXIT_AFTER_SHOW="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagestudio"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "window shown after" in proc.stdout
+    assert "torch imported: no" in proc.stdout
