@@ -27,6 +27,7 @@ from PySide6.QtGui import (
     QShortcut,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDockWidget,
     QFileDialog,
@@ -52,6 +53,7 @@ from imagestudio.gui.panels.gallery import GalleryStrip
 from imagestudio.gui.panels.history import HistoryPanel
 from imagestudio.gui.panels.prompt import PromptPanel
 from imagestudio.gui.settings_dialog import SettingsDialog
+from imagestudio.gui.theme import apply_theme
 from imagestudio.gui.worker import FinishedJob, GenerationWorker
 
 log = logging.getLogger(__name__)
@@ -469,6 +471,9 @@ class MainWindow(QMainWindow):
             return
         self.settings = settings
         self.settings_changed.emit(settings)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, settings)
         self.refresh_models()
 
     def show_about(self) -> None:

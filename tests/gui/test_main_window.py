@@ -221,3 +221,16 @@ def test_window_shows_before_torch_is_imported(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "window shown after" in proc.stdout
     assert "torch imported: no" in proc.stdout
+
+
+def test_theme_setting_switches_the_palette(window: MainWindow) -> None:
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    try:
+        window.apply_settings(Settings(device="cpu", theme="dark"))
+        assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 100
+        window.apply_settings(Settings(device="cpu", theme="light"))
+        assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 150
+    finally:
+        window.apply_settings(Settings(device="cpu"))
