@@ -12,6 +12,7 @@ from pathlib import Path
 
 APP_NAME = "ImageStudio"
 HOME_ENV = "IMAGESTUDIO_HOME"
+RESOURCES_ENV = "IMAGESTUDIO_RESOURCES"
 
 
 def resources_dir() -> Path:
@@ -19,7 +20,11 @@ def resources_dir() -> Path:
 
     In a wheel they sit inside the package (`imagestudio/resources`, see pyproject's force-include);
     in a source checkout or an editable install they are the repository's top-level `resources/`.
+    `IMAGESTUDIO_RESOURCES` points elsewhere (a bundle's own layout, or tests).
     """
+    override = os.environ.get(RESOURCES_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
     package = Path(__file__).resolve().parent.parent
     inside = package / "resources"
     return inside if inside.is_dir() else package.parent / "resources"
