@@ -1,0 +1,1 @@
+"""Training and evaluation of the built-in starter model (not needed to run the app)."""

@@ -1,0 +1,301 @@
+"""Train the built-in starter model from scratch on the procedural shapes dataset.
+
+    python -m imagestudio.training.train_starter OUT_DIR [--minutes-vae 8] [--minutes-unet 35]
+
+Two stages, both seeded: (1) an AutoencoderKL with a 4x downsampling (64x64 RGB -> 16x16x4),
+trained for colour fidelity (flat colours must survive the round trip); (2) a CLIP text encoder
+and a UNet2DConditionModel trained together on latents precomputed with the frozen VAE, with 10%
+of captions dropped for classifier-free guidance. Each stage runs for a fixed number of steps
+(`--vae-steps`, `--unet-steps`); the `--minutes-*` options only cap the time as a safety net.
+The output is a diffusers folder (fp16 safetensors) plus `training_log.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from imagestudio.training.shapes import SIZE, random_sample
+
+TOKENIZER_SOURCE = Path(__file__).resolve().parents[2] / "resources" / "tokenizers" / "clip"
+
+
+def _images_to_tensor(images: list) -> torch.Tensor:
+    array = np.stack([np.asarray(im, dtype=np.uint8) for im in images])
+    return torch.from_numpy(array).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def make_dataset(count: int, seed: int) -> tuple[torch.Tensor, list[str]]:
+    rng = random.Random(seed)
+    samples = [random_sample(rng) for _ in range(count)]
+    return _images_to_tensor([s.render() for s in samples]), [s.caption for s in samples]
+
+
+def build_vae():  # noqa: ANN201
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(16, 32, 32),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=SIZE,
+    )
+
+
+def build_unet(cross_dim: int):  # noqa: ANN201
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=SIZE // 4,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(48, 96, 128),
+        layers_per_block=1,
+        cross_attention_dim=cross_dim,
+        attention_head_dim=4,
+        norm_num_groups=16,
+    )
+
+
+def build_text_encoder(vocab_size: int, hidden: int):  # noqa: ANN201
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=hidden,
+            intermediate_size=hidden * 4,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+        )
+    )
+
+
+def _lr(step: int, total: int, peak: float, warmup: int = 200) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_vae(images: torch.Tensor, steps: int, minutes: float, batch: int, log: list) -> object:
+    vae = build_vae()
+    opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
+    started = time.perf_counter()
+    gen = torch.Generator().manual_seed(1)
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, steps, 1e-3, warmup=100)
+        idx = torch.randint(0, len(images), (batch,), generator=gen)
+        x = images[idx]
+        posterior = vae.encode(x).latent_dist
+        z = posterior.sample(generator=gen)
+        recon = vae.decode(z).sample
+        rec = F.l1_loss(recon, x) + F.mse_loss(recon, x)
+        kl = posterior.kl().mean() / (4 * (SIZE // 4) ** 2)
+        loss = rec + 1e-4 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            entry = {
+                "stage": "vae",
+                "step": step,
+                "rec": round(rec.item(), 5),
+                "kl": round(kl.item(), 4),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            log.append(entry)
+            print(entry, flush=True)
+        if time.perf_counter() - started > minutes * 60:
+            log.append({"stage": "vae", "stopped_early_at": step})
+            break
+    vae.eval()
+    return vae
+
+
+@torch.no_grad()
+def encode_all(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:  # noqa: ANN001
+    return torch.cat(
+        [vae.encode(images[i : i + batch]).latent_dist.mean for i in range(0, len(images), batch)]
+    )
+
+
+def train_denoiser(
+    latents: torch.Tensor,
+    token_ids: torch.Tensor,
+    steps: int,
+    minutes: float,
+    batch: int,
+    log: list,
+    checkpoint=None,  # noqa: ANN001 - called as checkpoint(unet, text_encoder) now and then
+    checkpoint_every: float = 600.0,
+) -> tuple[object, object]:
+    from diffusers import DDPMScheduler
+
+    hidden = 64
+    text_encoder = build_text_encoder(49408, hidden)
+    unet = build_unet(hidden)
+    scheduler = DDPMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000
+    )
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=1e-2)
+    ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text_encoder)
+    for model in (ema_unet, ema_text):
+        model.requires_grad_(False)
+    empty = token_ids[-1:].clone()  # the last row holds the empty caption
+    alphas = scheduler.alphas_cumprod
+    gen = torch.Generator().manual_seed(2)
+    started = last_checkpoint = time.perf_counter()
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, steps, 5e-4)
+        idx = torch.randint(0, len(latents), (batch,), generator=gen)
+        x0 = latents[idx]
+        ids = token_ids[idx].clone()
+        drop = torch.rand(batch, generator=gen) < 0.1
+        ids[drop] = empty
+        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, 1000, (batch,), generator=gen)
+        a = alphas[t].view(-1, 1, 1, 1)
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        context = text_encoder(ids)[0]
+        pred = unet(noisy, t, encoder_hidden_states=context).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for ema, live in ((ema_unet, unet), (ema_text, text_encoder)):
+                for pe, pl in zip(ema.parameters(), live.parameters(), strict=True):
+                    pe.mul_(decay).add_(pl.detach(), alpha=1 - decay)
+        if step % 200 == 0 or step == steps - 1:
+            entry = {
+                "stage": "denoiser",
+                "step": step,
+                "loss": round(loss.item(), 5),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            log.append(entry)
+            print(entry, flush=True)
+        if checkpoint is not None and time.perf_counter() - last_checkpoint > checkpoint_every:
+            checkpoint(ema_unet, ema_text)
+            last_checkpoint = time.perf_counter()
+        if time.perf_counter() - started > minutes * 60:
+            log.append({"stage": "denoiser", "stopped_early_at": step})
+            break
+    return ema_unet, ema_text
+
+
+def save_pipeline(out: Path, vae, unet, text_encoder, scaling: float, log: list) -> None:  # noqa: ANN001
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+    from transformers import CLIPTokenizer
+
+    from imagestudio.core.previews import fit_latent_rgb
+
+    vae.register_to_config(scaling_factor=scaling)
+    tokenizer = CLIPTokenizer.from_pretrained(TOKENIZER_SOURCE, local_files_only=True)
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+        timestep_spacing="leading",
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.to(torch.float16)
+    pipe.save_pretrained(out, safe_serialization=True)  # type: ignore[attr-defined]
+    coeffs = fit_latent_rgb(vae.float(), samples=16, latent_size=16)
+    (out / "preview_coefficients.json").write_text(json.dumps(coeffs.to_json(), indent=2) + "\n")
+    (out / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--samples", type=int, default=24_000)
+    parser.add_argument("--vae-steps", type=int, default=1500)
+    parser.add_argument("--unet-steps", type=int, default=4500)
+    parser.add_argument("--minutes-vae", type=float, default=15)
+    parser.add_argument("--minutes-unet", type=float, default=60)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    from imagestudio.core.engine import prepare_model_stack
+
+    prepare_model_stack()
+    log: list = [{"args": {k: str(v) for k, v in vars(args).items()}}]
+    started = time.perf_counter()
+    images, captions = make_dataset(args.samples, args.seed)
+    print(f"dataset: {len(images)} images in {time.perf_counter() - started:.0f} s", flush=True)
+    vae = train_vae(images, args.vae_steps, args.minutes_vae, 16, log)
+    latents = encode_all(vae, images)
+    scaling = float(1.0 / latents.std())
+    latents = latents * scaling
+    from transformers import CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(TOKENIZER_SOURCE, local_files_only=True)
+    token_ids = tokenizer(
+        captions + [""], padding="max_length", max_length=77, truncation=True, return_tensors="pt"
+    ).input_ids
+
+    # token_ids has one more row than latents: the empty caption, used for guidance dropout
+    def checkpoint(unet, text_encoder) -> None:  # noqa: ANN001
+        save_pipeline(
+            args.out / "checkpoint",
+            copy.deepcopy(vae),
+            copy.deepcopy(unet),
+            copy.deepcopy(text_encoder),
+            scaling,
+            list(log),
+        )
+        print("checkpoint saved", flush=True)
+
+    unet, text_encoder = train_denoiser(
+        latents, token_ids, args.unet_steps, args.minutes_unet, args.batch, log, checkpoint
+    )
+    log.append(
+        {"total_seconds": round(time.perf_counter() - started, 1), "vae_scaling_factor": scaling}
+    )
+    save_pipeline(args.out, vae, unet, text_encoder, scaling, log)
+    print(f"saved the starter model to {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
