@@ -181,11 +181,14 @@ def test_bad_input_exits_2_with_one_line_and_no_file(
     assert existing.read_bytes() == b"keep me"
 
 
-def test_model_problems_exit_3(capsys, tiny_model: Path, tmp_path: Path) -> None:
+def test_model_problems_exit_3(capsys, tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
     code, _, err = run(capsys, "generate", "fox", "--model", str(tmp_path / "missing"))
     assert code == cli.EXIT_MODEL and "does not exist" in one_error_line(err)
-    code, _, err = run(capsys, "generate", "fox")  # the built-in model is not shipped yet
+    # an installation whose resources lack the built-in model (a broken bundle, say)
+    monkeypatch.setenv("IMAGESTUDIO_RESOURCES", str(tmp_path / "no-resources"))
+    code, _, err = run(capsys, "generate", "fox")
     assert code == cli.EXIT_MODEL and "--model" in one_error_line(err)
+    monkeypatch.delenv("IMAGESTUDIO_RESOURCES")
     broken = tmp_path / "broken"
     shutil.copytree(tiny_model, broken)
     for weights in broken.rglob("*.safetensors"):
@@ -232,7 +235,7 @@ def test_info_shows_device_and_reason(capsys) -> None:
     assert code == 0
     assert "device: " in out and "why: " in out
     assert "all under IMAGESTUDIO_HOME" in out
-    assert "built-in starter model: not installed yet" in out
+    assert "built-in starter model: installed" in out
 
 
 def test_bad_device_setting_is_reported(capsys, monkeypatch) -> None:

@@ -412,8 +412,10 @@ class MainWindow(QMainWindow):
         refs = list_models(models_dir)
         entries: list[tuple[str, str]] = []
         for ref in refs:
-            label = "Starter (built in)" if ref.builtin else ref.name
-            entries.append((f"{label} · {FAMILY_LABELS[ref.family]}", ref.name))
+            label = (
+                "Starter (built in)" if ref.builtin else f"{ref.name} · {FAMILY_LABELS[ref.family]}"
+            )
+            entries.append((label, ref.name))
         if not any(ref.builtin for ref in refs):
             entries.append(("Starter (built in, not installed)", BUILTIN_MODEL))
         current = None

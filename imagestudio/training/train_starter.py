@@ -150,12 +150,20 @@ def train_denoiser(
     log: list,
     checkpoint=None,  # noqa: ANN001 - called as checkpoint(unet, text_encoder) now and then
     checkpoint_every: float = 600.0,
+    noise_offset: float = 0.1,
+    peak_lr: float = 5e-4,
+    init: tuple[object, object] | None = None,
 ) -> tuple[object, object]:
     from diffusers import DDPMScheduler
 
     hidden = 64
-    text_encoder = build_text_encoder(49408, hidden)
-    unet = build_unet(hidden)
+    if init is not None:
+        unet, text_encoder = init  # type: ignore[assignment]
+        unet.float().train()  # type: ignore[attr-defined]
+        text_encoder.float().train()  # type: ignore[attr-defined]
+    else:
+        text_encoder = build_text_encoder(49408, hidden)
+        unet = build_unet(hidden)
     scheduler = DDPMScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000
     )
@@ -170,13 +178,17 @@ def train_denoiser(
     started = last_checkpoint = time.perf_counter()
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = _lr(step, steps, 5e-4)
+            group["lr"] = _lr(step, steps, peak_lr)
         idx = torch.randint(0, len(latents), (batch,), generator=gen)
         x0 = latents[idx]
         ids = token_ids[idx].clone()
         drop = torch.rand(batch, generator=gen) < 0.1
         ids[drop] = empty
         noise = torch.randn(x0.shape, generator=gen)
+        # Offset noise: SD's schedule never destroys an image's mean colour in training, so a
+        # model learns to read the background from the noisy input instead of the caption. A
+        # per-image constant in the noise makes the text decide it.
+        noise = noise + noise_offset * torch.randn(x0.shape[0], x0.shape[1], 1, 1, generator=gen)
         t = torch.randint(0, 1000, (batch,), generator=gen)
         a = alphas[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
@@ -253,6 +265,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--noise-offset", type=float, default=0.1)
+    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (denoiser)")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        help="a folder saved by an earlier run: keep its VAE, continue its UNet and text encoder",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -264,10 +283,24 @@ def main() -> None:
     started = time.perf_counter()
     images, captions = make_dataset(args.samples, args.seed)
     print(f"dataset: {len(images)} images in {time.perf_counter() - started:.0f} s", flush=True)
-    vae = train_vae(images, args.vae_steps, args.minutes_vae, 16, log)
-    latents = encode_all(vae, images)
-    scaling = float(1.0 / latents.std())
-    latents = latents * scaling
+    init = None
+    if args.resume is not None:
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from transformers import CLIPTextModel
+
+        vae = AutoencoderKL.from_pretrained(args.resume / "vae", dtype=torch.float32).eval()
+        init = (
+            UNet2DConditionModel.from_pretrained(args.resume / "unet", dtype=torch.float32),
+            CLIPTextModel.from_pretrained(args.resume / "text_encoder", dtype=torch.float32),
+        )
+        scaling = float(vae.config.scaling_factor)
+        latents = encode_all(vae, images) * scaling
+        log.append({"resumed_from": str(args.resume), "vae_scaling_factor": scaling})
+    else:
+        vae = train_vae(images, args.vae_steps, args.minutes_vae, 16, log)
+        latents = encode_all(vae, images)
+        scaling = float(1.0 / latents.std())
+        latents = latents * scaling
     from transformers import CLIPTokenizer
 
     tokenizer = CLIPTokenizer.from_pretrained(TOKENIZER_SOURCE, local_files_only=True)
@@ -288,7 +321,16 @@ def main() -> None:
         print("checkpoint saved", flush=True)
 
     unet, text_encoder = train_denoiser(
-        latents, token_ids, args.unet_steps, args.minutes_unet, args.batch, log, checkpoint
+        latents,
+        token_ids,
+        args.unet_steps,
+        args.minutes_unet,
+        args.batch,
+        log,
+        checkpoint,
+        noise_offset=args.noise_offset,
+        peak_lr=args.lr,
+        init=init,
     )
     log.append(
         {"total_seconds": round(time.perf_counter() - started, 1), "vae_scaling_factor": scaling}

@@ -189,7 +189,8 @@ def test_missing_model_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:
         engine.generate(request(tmp_path / "empty"))
 
 
-def test_builtin_model_absent_says_what_to_do(engine: Engine) -> None:
+def test_builtin_model_absent_says_what_to_do(engine: Engine, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("IMAGESTUDIO_RESOURCES", str(tmp_path))
     with pytest.raises(ModelError, match="--model"):
         engine.generate(GenerationRequest(prompt="a fox"))
 
