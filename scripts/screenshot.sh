@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Launch the real window under Xvfb with a demo home (a tiny random-weight model and a few jobs in
-# history) and save a screenshot:   bash scripts/screenshot.sh [OUT.png] [WAIT_SECONDS]
+# Launch the real window under Xvfb with a demo home (a few jobs made with the built-in model
+# in history) and save a screenshot:   bash scripts/screenshot.sh [OUT.png] [WAIT_SECONDS]
 # Needs Debian/Ubuntu: installs xvfb, ImageMagick and Qt's xcb libraries the first time (root).
 set -euo pipefail
 out=${1:-docs/screenshot.png}
@@ -15,12 +15,10 @@ fi
 home=$(mktemp -d)
 trap 'kill ${xvfb:-} ${app:-} 2>/dev/null || true; rm -rf "$home"' EXIT
 export IMAGESTUDIO_HOME=$home
-python -c "from pathlib import Path; from imagestudio.core.randommodels import build_random_sd; \
-build_random_sd(Path('$home/models/tiny-random'), 'tiny')" 2>/dev/null
-imagestudio generate "a watercolor fox in a misty forest" --model tiny-random --steps 8 --seed 1 \
-  >/dev/null 2>&1
-imagestudio generate "a castle at dusk, oil painting" --model tiny-random --steps 8 --count 2 \
-  >/dev/null 2>&1
+for prompt in "a red circle on a blue background" "a yellow star on a purple background" \
+    "a white square on a green background"; do
+  imagestudio generate "$prompt" --seed 3 >/dev/null 2>&1
+done
 display=:$((90 + RANDOM % 100))
 Xvfb "$display" -screen 0 1600x1000x24 >/dev/null 2>&1 & xvfb=$!
 sleep 1
