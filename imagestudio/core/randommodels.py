@@ -14,7 +14,7 @@ from typing import Any
 ARCHES = ("tiny", "small", "sd15")
 
 
-def _byte_unicode_alphabet() -> list[str]:
+def byte_unicode_alphabet() -> list[str]:
     """The 256 printable stand-ins CLIP's byte-level BPE uses for raw bytes."""
     printable = [
         *range(ord("!"), ord("~") + 1),
@@ -34,7 +34,7 @@ def _byte_unicode_alphabet() -> list[str]:
 def write_byte_level_tokenizer(folder: Path, max_length: int = 77) -> int:
     """Write vocab.json, merges.txt and tokenizer_config.json; return the vocabulary size."""
     folder.mkdir(parents=True, exist_ok=True)
-    alphabet = _byte_unicode_alphabet()
+    alphabet = byte_unicode_alphabet()
     tokens = alphabet + [ch + "</w>" for ch in alphabet] + ["<|startoftext|>", "<|endoftext|>"]
     (folder / "vocab.json").write_text(
         json.dumps({tok: i for i, tok in enumerate(tokens)}, ensure_ascii=False), "utf-8"
