@@ -131,18 +131,36 @@ def _configs(arch: str, vocab_size: int) -> tuple[dict[str, Any], dict[str, Any]
     return text, unet, vae
 
 
+def assemble_sd_pipeline(vae: Any, text_encoder: Any, tokenizer: Any, unet: Any) -> Any:
+    """A StableDiffusionPipeline from components, with SD's own Euler scheduler settings."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+        timestep_spacing="leading",
+    )
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
 def build_random_sd(folder: Path, arch: str = "tiny", seed: int = 0) -> Path:
     """Save a random-weight StableDiffusionPipeline as a diffusers folder (safetensors)."""
     from imagestudio.core.engine import prepare_model_stack
 
     prepare_model_stack()
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     folder = Path(folder)
@@ -153,24 +171,8 @@ def build_random_sd(folder: Path, arch: str = "tiny", seed: int = 0) -> Path:
     text_encoder = CLIPTextModel(CLIPTextConfig(**text_cfg))
     unet = UNet2DConditionModel(in_channels=4, out_channels=4, **unet_cfg)
     vae = AutoencoderKL(**vae_cfg)
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        steps_offset=1,
-        timestep_spacing="leading",
-    )
     tokenizer = CLIPTokenizer.from_pretrained(tok_dir, local_files_only=True)
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    pipe = assemble_sd_pipeline(vae, text_encoder, tokenizer, unet)
     from diffusers.utils import logging as diffusers_logging
 
     diffusers_logging.disable_progress_bar()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QMimeData, QSize, Qt
 from PySide6.QtGui import QImage, QImageReader
 
 
@@ -27,3 +27,25 @@ def load_thumbnail(path: str | Path, size: int = 128) -> QImage:
     if original.isValid():
         reader.setScaledSize(original.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
     return reader.read()
+
+
+def image_suffixes() -> set[str]:
+    """The file suffixes of every image format Qt can read here ('.png', '.jpg', ...)."""
+    return {
+        "." + bytes(fmt.data()).decode("ascii", "ignore").lower()
+        for fmt in QImageReader.supportedImageFormats()
+    }
+
+
+def image_path_from_mime(mime: QMimeData) -> str | None:
+    """The first local image file among the dragged URLs, or None."""
+    if not mime.hasUrls():
+        return None
+    suffixes = image_suffixes()
+    for url in mime.urls():
+        if not url.isLocalFile():
+            continue
+        path = Path(url.toLocalFile())
+        if path.suffix.lower() in suffixes and path.is_file():
+            return str(path)
+    return None

@@ -48,6 +48,7 @@ from imagestudio.core.models import FAMILY_LABELS, list_models
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import BUILTIN_MODEL, GenerationRequest
 from imagestudio.core.settings import Settings, load_settings, save_settings
+from imagestudio.gui.images import image_path_from_mime
 from imagestudio.gui.panels.canvas import Canvas
 from imagestudio.gui.panels.gallery import GalleryStrip
 from imagestudio.gui.panels.history import HistoryPanel
@@ -57,8 +58,6 @@ from imagestudio.gui.theme import apply_theme
 from imagestudio.gui.worker import FinishedJob, GenerationWorker
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 @dataclass
@@ -489,21 +488,14 @@ class MainWindow(QMainWindow):
     # -- drag and drop ------------------------------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        if self._dropped_image(event) is not None:
+        if image_path_from_mime(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
-        path = self._dropped_image(event)
+        path = image_path_from_mime(event.mimeData())
         if path is not None:
             event.acceptProposedAction()
             self.load_settings_from_image(path)
-
-    @staticmethod
-    def _dropped_image(event: QDragEnterEvent | QDropEvent) -> str | None:
-        for url in event.mimeData().urls():
-            if url.isLocalFile() and url.toLocalFile().lower().endswith(IMAGE_SUFFIXES):
-                return url.toLocalFile()
-        return None
 
     # -- persistence and shutdown -------------------------------------------------------------
 

@@ -24,9 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from imagestudio.core.paths import resources_dir
 from imagestudio.training.shapes import SIZE, random_sample
 
-TOKENIZER_SOURCE = Path(__file__).resolve().parents[2] / "resources" / "tokenizers" / "clip"
+TOKENIZER_SOURCE = resources_dir() / "tokenizers" / "clip"
 
 
 def _images_to_tensor(images: list) -> torch.Tensor:
@@ -223,30 +224,14 @@ def train_denoiser(
 
 
 def save_pipeline(out: Path, vae, unet, text_encoder, scaling: float, log: list) -> None:  # noqa: ANN001
-    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
     from transformers import CLIPTokenizer
 
     from imagestudio.core.previews import fit_latent_rgb
+    from imagestudio.core.randommodels import assemble_sd_pipeline
 
     vae.register_to_config(scaling_factor=scaling)
     tokenizer = CLIPTokenizer.from_pretrained(TOKENIZER_SOURCE, local_files_only=True)
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        steps_offset=1,
-        timestep_spacing="leading",
-    )
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    pipe = assemble_sd_pipeline(vae, text_encoder, tokenizer, unet)
     pipe.to(torch.float16)
     pipe.save_pretrained(out, safe_serialization=True)  # type: ignore[attr-defined]
     coeffs = fit_latent_rgb(vae.float(), samples=16, latent_size=16)

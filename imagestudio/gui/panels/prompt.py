@@ -18,7 +18,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QImageReader,
     QKeyEvent,
     QKeySequence,
     QPalette,
@@ -54,7 +53,7 @@ from imagestudio.core.requests import (
     GenerationRequest,
 )
 from imagestudio.core.schedulers import canonical_scheduler_name, scheduler_names
-from imagestudio.gui.images import load_thumbnail
+from imagestudio.gui.images import image_path_from_mime, image_suffixes, load_thumbnail
 
 if TYPE_CHECKING:
     from imagestudio.core.metadata import ImageSettings
@@ -116,28 +115,6 @@ def _is_number(value: object) -> bool:
         and not isinstance(value, bool)
         and math.isfinite(float(value))
     )
-
-
-def _image_suffixes() -> set[str]:
-    """The file suffixes of every image format Qt can read here ('.png', '.jpg', ...)."""
-    return {
-        "." + bytes(fmt.data()).decode("ascii", "ignore").lower()
-        for fmt in QImageReader.supportedImageFormats()
-    }
-
-
-def image_path_from_mime(mime: QMimeData) -> str | None:
-    """The first local image file among the dragged URLs, or None."""
-    if not mime.hasUrls():
-        return None
-    suffixes = _image_suffixes()
-    for url in mime.urls():
-        if not url.isLocalFile():
-            continue
-        path = Path(url.toLocalFile())
-        if path.suffix.lower() in suffixes and path.is_file():
-            return str(path)
-    return None
 
 
 class _SeedValidator(QValidator):
@@ -883,7 +860,7 @@ class PromptPanel(QWidget):
         self.sampler_combo.setCurrentIndex(max(index, 0))
 
     def _choose_image(self) -> None:
-        patterns = " ".join(sorted(f"*{suffix}" for suffix in _image_suffixes()))
+        patterns = " ".join(sorted(f"*{suffix}" for suffix in image_suffixes()))
         current = self.image_drop.path()
         path, _ = QFileDialog.getOpenFileName(
             self,
