@@ -34,6 +34,7 @@ from imagestudio.core.errors import (
     ModelError,
     OutOfMemory,
 )
+from imagestudio.core.images import load_rgb
 from imagestudio.core.models import FAMILY_LABELS, ModelRef, resolve_model
 from imagestudio.core.paths import app_paths
 from imagestudio.core.previews import PreviewMapper, latent_rgb_for_model
@@ -166,22 +167,8 @@ def check_memory(
 
 
 def read_image(path: str) -> Any:
-    """Open an input image as RGB, or raise ImageError with a sentence about the file."""
-    from PIL import Image, UnidentifiedImageError
-
-    name = Path(path).name
-    try:
-        with Image.open(path) as opened:
-            opened.load()
-            return opened.convert("RGB")
-    except FileNotFoundError as exc:
-        raise ImageError(f"The image {path} no longer exists.") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageError(
-            f"{name} is not an image ImageStudio can read; use a PNG, JPEG or WebP file."
-        ) from exc
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{name} could not be read as an image: {_short(exc)}.") from exc
+    """Open an input image as upright RGB, or raise ImageError with a sentence about the file."""
+    return load_rgb(path).image
 
 
 class Engine:
