@@ -33,6 +33,7 @@ from imagestudio.core.errors import HistoryError
 from imagestudio.core.paths import app_paths
 
 STATUSES = ("done", "cancelled", "failed")
+KINDS = ("generate", "style")
 
 # How long a statement waits for another process (the CLI, a second window) to finish its write
 # before giving up. Writes are single small rows, so waiting this long means something is stuck.
@@ -84,6 +85,7 @@ class JobRecord:
     duration: float | None = None
     created_at: float = 0.0
     favourite: bool = False
+    kind: str = "generate"  # "generate" | "style"
     id: int | None = None
 
 
@@ -109,6 +111,7 @@ _COLUMNS = (
     "outputs",
     "duration",
     "favourite",
+    "kind",
 )
 _SELECT = "SELECT " + ", ".join(f"jobs.{name}" for name in _COLUMNS) + " FROM jobs"
 _INSERT = (
@@ -159,11 +162,20 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX jobs_favourites ON jobs (favourite, created_at DESC, id DESC)")
 
 
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    """Style-transfer jobs share the table; `kind` tells them from generations."""
+    kinds = ", ".join(f"'{kind}'" for kind in KINDS)
+    conn.execute(
+        "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'generate' "
+        f"CHECK (kind IN ({kinds}))"
+    )
+
+
 # Ordered: MIGRATIONS[n] takes a database from user_version n to n + 1. Append, never edit, once a
 # version has shipped. The full-text index is not part of these steps: whether it can exist depends
 # on the SQLite build, so `_sync_fts` (re)creates it after migrating. A migration that changes the
 # indexed columns drops the FTS table and its triggers and lets `_sync_fts` rebuild them.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_v1, _migrate_to_v2)
 
 _FTS_TABLE = "jobs_fts"
 _FTS_TRIGGERS = {
@@ -265,6 +277,11 @@ def _row_from_record(job: JobRecord) -> tuple[Any, ...]:
             f"Cannot save a job with status {job.status!r} to history: the status must be one of "
             f"{', '.join(STATUSES)}."
         )
+    if job.kind not in KINDS:
+        raise HistoryError(
+            f"Cannot save a job of kind {job.kind!r} to history: the kind must be one of "
+            f"{', '.join(KINDS)}."
+        )
     if not isinstance(job.prompt, str) or not isinstance(job.negative_prompt, str):
         raise HistoryError("Cannot save the job to history: its prompts must be text.")
     if not isinstance(job.request, dict):
@@ -301,6 +318,7 @@ def _row_from_record(job: JobRecord) -> tuple[Any, ...]:
         outputs_json,
         _optional(float, "duration", job.duration),
         1 if job.favourite else 0,
+        job.kind,
     )
 
 

@@ -542,7 +542,7 @@ def test_migrations_run_forward_in_order(db_path: Path, monkeypatch: pytest.Monk
     with HistoryStore(db_path) as store:
         assert store.get(job_id).prompt == "kept"
         store._conn.execute("INSERT INTO tags VALUES (?, 'x')", (job_id,))
-    assert user_version(db_path) == 2
+    assert user_version(db_path) == len(history.MIGRATIONS)  # still patched: the shipped ones + 1
 
 
 def test_failed_migration_changes_nothing(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -558,11 +558,36 @@ def test_failed_migration_changes_nothing(db_path: Path, monkeypatch: pytest.Mon
         HistoryStore(db_path)
     monkeypatch.undo()
 
-    assert user_version(db_path) == 1
+    assert user_version(db_path) == len(history.MIGRATIONS)
     with HistoryStore(db_path) as store:
         assert prompts(store.recent()) == ["kept"]
         tables = store._conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'")
         assert tables.fetchall() == []
+
+
+def test_a_version_1_history_gains_job_kinds(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history written before style jobs existed opens with its jobs as generations."""
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path)
+    history._migrate_to_v1(conn)
+    conn.execute("INSERT INTO jobs (created_at, prompt, status) VALUES (1.0, 'an old job', 'done')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+    with HistoryStore(db_path) as store:
+        (old,) = store.recent()
+        assert (old.prompt, old.kind) == ("an old job", "generate")
+        style_id = store.record(
+            JobRecord(prompt="Style: cat.png in the style of waves.jpg", kind="style")
+        )
+        assert store.get(style_id).kind == "style"
+        assert [job.kind for job in store.search("waves")] == ["style"]
+        with pytest.raises(HistoryError, match="kind must be one of"):
+            store.record(JobRecord(prompt="x", kind="upscale"))
+    assert user_version(db_path) == len(history.MIGRATIONS)
 
 
 # --- damaged files ------------------------------------------------------------------------------
