@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -36,10 +37,11 @@ def _to_8bit_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit (and 32-bit integer) greyscale: Pillow's convert("L") clips at 255 instead of
         # scaling, which turns a normal 16-bit scan white. Scale by the range the file can hold.
-        peak = 65535 if image.mode.startswith("I;16") else max(1, image.getextrema()[1])  # type: ignore[index]
+        extrema: Any = image.getextrema()
+        peak = 65535 if image.mode.startswith("I;16") else max(1, extrema[1])
         image = image.point(lambda value: value * (255 / peak)).convert("L")
     elif image.mode == "F":
-        low, high = image.getextrema()  # type: ignore[misc]
+        low, high = cast(tuple[float, float], image.getextrema())
         scale = 255 / (high - low) if high > low else 0
         image = image.point(lambda value: (value - low) * scale).convert("L")
     if image.mode == "P":
