@@ -1,4 +1,4 @@
-"""Headless command line: generate, history, info, bench.
+"""Headless command line: generate, stylize, history, info, bench.
 
 Bad input ends with one line on stderr that says what is wrong and a non-zero exit code, never a
 traceback. torch and diffusers are imported only by the commands that need them.
@@ -13,8 +13,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from imagestudio import __version__
 from imagestudio.core.errors import (
@@ -26,6 +27,9 @@ from imagestudio.core.errors import (
     OutOfMemory,
     StorageError,
 )
+
+if TYPE_CHECKING:
+    from imagestudio.core.history import HistoryStore
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -155,6 +159,81 @@ def build_parser() -> argparse.ArgumentParser:
         help="also save the step previews into this folder",
     )
 
+    sty = sub.add_parser(
+        "stylize",
+        help="repaint a picture in the style of another",
+        description="Neural style transfer. The fast mode is one pass of a feed-forward "
+        "network; the quality mode optimises the picture against VGG features (slower, finer).",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sty.add_argument("--content", required=True, metavar="IMAGE", help="the picture to repaint")
+    sty.add_argument(
+        "--style", required=True, metavar="IMAGE", help="the picture to take the style from"
+    )
+    sty.add_argument(
+        "--output",
+        default=None,
+        metavar="FILE_OR_DIR",
+        help="a .png file name, or a folder (default: the outputs folder)",
+    )
+    sty.add_argument("--mode", choices=("fast", "quality"), default="fast", help="(default fast)")
+    sty.add_argument(
+        "--strength",
+        type=_number,
+        default=1.0,
+        metavar="F",
+        help="fast mode: how much style, 0-1 (default 1)",
+    )
+    sty.add_argument(
+        "--content-weight", type=_number, default=1.0, metavar="F", help="quality mode (default 1)"
+    )
+    sty.add_argument(
+        "--style-weight", type=_number, default=1.0, metavar="F", help="quality mode (default 1)"
+    )
+    sty.add_argument(
+        "--tv-weight",
+        type=_number,
+        default=1.0,
+        metavar="F",
+        help="quality mode: smoothness (total variation) (default 1)",
+    )
+    sty.add_argument(
+        "--iterations",
+        type=_positive_int,
+        default=300,
+        metavar="N",
+        help="quality mode (default 300)",
+    )
+    sty.add_argument(
+        "--size",
+        type=_positive_int,
+        default=512,
+        metavar="PX",
+        help="output long side, 64-1024 (default 512)",
+    )
+    sty.add_argument(
+        "--preserve-colors",
+        action="store_true",
+        help="keep the content's colours, take only the style's light and texture",
+    )
+    sty.add_argument(
+        "--init",
+        choices=("content", "noise"),
+        default="content",
+        help="quality mode: start from the content picture or from noise (default content)",
+    )
+    sty.add_argument(
+        "--seed", type=_positive_int, default=0, metavar="N", help="quality mode noise seed"
+    )
+    sty.add_argument(
+        "--vgg-weights",
+        default=None,
+        metavar="FILE",
+        help="quality mode: VGG19 ImageNet weights in torchvision's format (.pth or .safetensors) "
+        "instead of the bundled VGG16",
+    )
+
     hist = sub.add_parser(
         "history",
         help="list, search and show past jobs",
@@ -212,8 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
 class ProgressBar:
     """A one-line progress bar on stderr (redrawn in place on a terminal)."""
 
-    def __init__(self, stream: TextIO, width: int = 24) -> None:
+    def __init__(self, stream: TextIO, width: int = 24, unit: str = "step") -> None:
         self.stream = stream
+        self.unit = unit
         self.width = width
         self.tty = stream.isatty()
         self.first_step_at: float | None = None
@@ -230,11 +310,11 @@ class ProgressBar:
         self.last_fraction = fraction
         filled = int(round(self.width * fraction))
         bar = "#" * filled + "-" * (self.width - filled)
-        line = f"step {step}/{total} [{bar}]"
+        line = f"{self.unit} {step}/{total} [{bar}]"
         if step > 1:
             per_step = (now - self.first_step_at) / (step - 1)
             left = per_step * (total - step)
-            line += f" {per_step:.2f} s/step, ~{left:.0f} s left"
+            line += f" {per_step:.2f} s/{self.unit}, ~{left:.0f} s left"
         if self.tty:
             self.stream.write("\r" + line)
             if step == total:
@@ -311,7 +391,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     # Only now, with the input known to be good, pay for the model stack.
     from imagestudio.core.engine import Engine
-    from imagestudio.core.history import HistoryStore
     from imagestudio.core.jobs import run_job
 
     engine = Engine(
@@ -327,21 +406,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if preview is not None and preview_dir is not None:
             _save_preview(preview, preview_dir, step)
 
-    def on_sigint(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        bar.finish_line()
-        _say("cancelling at the next step (press Ctrl+C again to quit at once)")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = signal.signal(signal.SIGINT, _sigint_handler(cancel, bar))
     try:
-        with HistoryStore(paths.history_file) as history:
-            if history.recovered_from is not None:
-                _say(
-                    f"warning: the history file was damaged; it was kept as "
-                    f"{history.recovered_from} and a new one started"
-                )
+        with _open_history(paths.history_file) as history:
             outcome = run_job(
                 request,
                 engine,
@@ -368,6 +435,94 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     )
     for path in outcome.files:
         print(path)
+    return EXIT_OK
+
+
+def _sigint_handler(cancel: threading.Event, bar: ProgressBar) -> Callable[[int, object], None]:
+    """First Ctrl+C cancels at the next step or iteration; a second one quits at once."""
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        bar.finish_line()
+        _say(f"cancelling at the next {bar.unit} (press Ctrl+C again to quit at once)")
+
+    return on_sigint
+
+
+def _open_history(path: Path) -> HistoryStore:
+    from imagestudio.core.history import HistoryStore
+
+    history = HistoryStore(path)
+    if history.recovered_from is not None:
+        _say(
+            f"warning: the history file was damaged; it was kept as "
+            f"{history.recovered_from} and a new one started"
+        )
+    return history
+
+
+def _cmd_stylize(args: argparse.Namespace) -> int:
+    from imagestudio.core.paths import app_paths
+    from imagestudio.core.settings import load_settings
+    from imagestudio.core.style.requests import StyleRequest
+
+    settings = load_settings()
+    for problem in settings.problems:
+        _say(f"warning: {problem}")
+    request = StyleRequest(
+        content_image=args.content,
+        style_image=args.style,
+        mode=args.mode,
+        strength=args.strength,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        iterations=args.iterations,
+        size=args.size,
+        preserve_colors=args.preserve_colors,
+        init=args.init,
+        seed=args.seed,
+    )
+    for label, value in (("content", args.content), ("style", args.style)):
+        if not Path(value).expanduser().exists():
+            raise ImageError(f"The {label} image {value} does not exist.")
+    paths = app_paths()
+    folder, exact = _plan_outputs(args.output, 1, settings.resolved_outputs_dir(paths))
+    weights = Path(args.vgg_weights).expanduser() if args.vgg_weights else None
+
+    from imagestudio.core.style.jobs import StyleEngine, run_style_job
+
+    engine = StyleEngine(device_setting=settings.device, vgg_weights=weights)
+    cancel = threading.Event()
+    bar = ProgressBar(sys.stderr, unit="iteration")
+    previous = signal.signal(signal.SIGINT, _sigint_handler(cancel, bar))
+    try:
+        with _open_history(paths.history_file) as history:
+            outcome = run_style_job(
+                request,
+                engine,
+                history,
+                folder,
+                exact_file=exact[0] if exact else None,
+                on_step=lambda step, total, preview: bar.update(step, total),
+                is_cancelled=cancel.is_set,
+                on_notice=lambda text: (bar.finish_line(), _say(text)),
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.finish_line()
+    if outcome.status == "cancelled":
+        _say("cancelled; no image was written")
+        return EXIT_CANCELLED
+    result = outcome.result
+    assert result is not None and outcome.file is not None
+    width, height = result.image.size
+    _say(
+        f"done in {outcome.duration:.1f} s ({width}x{height}, {request.mode} mode, {result.device})"
+    )
+    print(outcome.file)
     return EXIT_OK
 
 
@@ -511,6 +666,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "generate": _cmd_generate,
+    "stylize": _cmd_stylize,
     "history": _cmd_history,
     "info": _cmd_info,
     "bench": _cmd_bench,

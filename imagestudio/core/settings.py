@@ -30,6 +30,9 @@ class Settings:
     precision: str = "auto"
     previews: bool = True
     theme: str = "system"
+    # VGG19 ImageNet weights (torchvision format) for the quality style mode; empty: the torch hub
+    # cache if it has them, else the bundled VGG16
+    style_vgg_weights: str = ""
     schema_version: int = SCHEMA_VERSION
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
@@ -55,6 +58,7 @@ _VALIDATORS = {
     "precision": lambda v: v in PRECISION_CHOICES,
     "previews": lambda v: isinstance(v, bool),
     "theme": lambda v: v in THEMES,
+    "style_vgg_weights": lambda v: isinstance(v, str),
 }
 
 

@@ -1,8 +1,8 @@
 """The main window: composes the panels, owns the job queue and the worker thread.
 
-Data flows one way: a panel builds a `GenerationRequest`, the window queues it and hands it to the
-worker, the worker's signals come back with previews (QImage) and results (file paths), and the
-window shows them. Nothing here imports torch.
+Data flows one way: a panel builds a `GenerationRequest` (or a `StyleRequest`), the window queues
+it and hands it to the worker, the worker's signals come back with previews (QImage) and results
+(file paths), and the window shows them. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -31,11 +31,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -48,22 +51,30 @@ from imagestudio.core.models import FAMILY_LABELS, list_models
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import BUILTIN_MODEL, GenerationRequest
 from imagestudio.core.settings import Settings, load_settings, save_settings
+from imagestudio.core.style.requests import StyleRequest
 from imagestudio.gui.images import image_path_from_mime
 from imagestudio.gui.panels.canvas import Canvas
 from imagestudio.gui.panels.gallery import GalleryStrip
 from imagestudio.gui.panels.history import HistoryPanel
 from imagestudio.gui.panels.prompt import PromptPanel
+from imagestudio.gui.panels.style import StylePanel
 from imagestudio.gui.settings_dialog import SettingsDialog
 from imagestudio.gui.theme import apply_theme
 from imagestudio.gui.worker import FinishedJob, GenerationWorker
 
 log = logging.getLogger(__name__)
+GENERATE_TAB, STYLE_TAB = 0, 1
 
 
 @dataclass
 class QueuedJob:
     id: int
-    request: GenerationRequest
+    request: GenerationRequest | StyleRequest
+
+    def describe(self) -> str:
+        if isinstance(self.request, StyleRequest):
+            return self.request.describe()
+        return " ".join(self.request.prompt.split())
 
 
 class MainWindow(QMainWindow):
@@ -88,6 +99,7 @@ class MainWindow(QMainWindow):
 
         self.canvas = Canvas()
         self.prompt = PromptPanel()
+        self.style_panel = StylePanel()
         self.queue_list = QListWidget()
         self.history = HistoryPanel(self.history_store)
         self.gallery = GalleryStrip()
@@ -117,7 +129,19 @@ class MainWindow(QMainWindow):
         left = QWidget()
         layout = QVBoxLayout(left)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.prompt, 1)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        # The forms scroll rather than force a window taller than a small laptop's screen.
+        for panel, title in ((self.prompt, "Generate"), (self.style_panel, "Style")):
+            scroll = QScrollArea()
+            scroll.setWidget(panel)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            scroll.setMinimumWidth(panel.minimumSizeHint().width())
+            self.tabs.addTab(scroll, title)
+        self.tabs.setTabToolTip(1, "Repaint a picture in the style of another")
+        layout.addWidget(self.tabs, 1)
         self.queue_label = QLabel("Queue (Delete removes a job)")
         self.queue_list.setToolTip(
             "Jobs waiting their turn. Select one and press Delete to remove."
@@ -127,7 +151,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.queue_list)
         self._update_queue_view()
 
-        self.generate_dock = self._dock("Generate", left, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.generate_dock = self._dock("Create", left, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.history_dock = self._dock(
             "History", self.history, Qt.DockWidgetArea.RightDockWidgetArea
         )
@@ -180,8 +204,8 @@ class MainWindow(QMainWindow):
         self._action(help_menu, "About ImageStudio", self.show_about)
 
         generate = QShortcut(QKeySequence("Ctrl+Return"), self)
-        generate.activated.connect(self.generate)
-        QShortcut(QKeySequence("Ctrl+Enter"), self).activated.connect(self.generate)
+        generate.activated.connect(self.start_current_tab)
+        QShortcut(QKeySequence("Ctrl+Enter"), self).activated.connect(self.start_current_tab)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.cancel_current)
         remove = QShortcut(QKeySequence.StandardKey.Delete, self.queue_list)
         remove.setContext(Qt.ShortcutContext.WidgetShortcut)
@@ -220,6 +244,15 @@ class MainWindow(QMainWindow):
         self.worker.device_changed.connect(self._on_device)
         self.prompt.generate_requested.connect(self.generate)
         self.prompt.cancel_requested.connect(self.cancel_current)
+        self.style_panel.start_requested.connect(self.stylize)
+        self.style_panel.cancel_requested.connect(self.cancel_current)
+        self.style_panel.message.connect(self.canvas.show_error)
+        self.style_panel.content_slot.result_button.clicked.connect(
+            lambda: self._use_result(self.style_panel.content_slot)
+        )
+        self.style_panel.style_slot.result_button.clicked.connect(
+            lambda: self._use_result(self.style_panel.style_slot)
+        )
         self.history.load_requested.connect(self._load_record)
         self.history.rerun_requested.connect(self._rerun_record)
         self.gallery.image_selected.connect(self.canvas.show_result)
@@ -235,7 +268,29 @@ class MainWindow(QMainWindow):
             return None
         return self.enqueue(request)
 
-    def enqueue(self, request: GenerationRequest) -> int:
+    def start_current_tab(self) -> int | None:
+        """Ctrl+Enter: generate on the Generate tab, stylise on the Style tab."""
+        if self.tabs.currentIndex() == STYLE_TAB:
+            return self.stylize()
+        return self.generate()
+
+    def stylize(self) -> int | None:
+        """Queue the Style tab's request; returns the job id, or None if the form is invalid."""
+        try:
+            request = self.style_panel.build_request()
+        except InvalidRequest as exc:
+            self.canvas.show_error(str(exc))
+            return None
+        return self.enqueue(request)
+
+    def _use_result(self, slot) -> None:  # noqa: ANN001 - a StyleImageSlot
+        path = self.canvas.current_path()
+        if path is None or not Path(path).is_file():
+            self.canvas.show_error("There is no saved result on the canvas to use yet.")
+            return
+        slot.set_path(path)
+
+    def enqueue(self, request: GenerationRequest | StyleRequest) -> int:
         self.canvas.clear_error()
         job = QueuedJob(next(self._ids), request)
         self._queue.append(job)
@@ -276,15 +331,16 @@ class MainWindow(QMainWindow):
     def _update_queue_view(self) -> None:
         self.queue_list.clear()
         for job in self._queue:
-            text = " ".join(job.request.prompt.split())
+            text = job.describe()
             item = QListWidgetItem(text if len(text) <= 60 else text[:59] + "…")
-            item.setToolTip(job.request.prompt)
+            item.setToolTip(text)
             item.setData(Qt.ItemDataRole.UserRole, job.id)
             self.queue_list.addItem(item)
         visible = bool(self._queue)
         self.queue_list.setVisible(visible)
         self.queue_label.setVisible(visible)
         self.prompt.set_busy(self._running is not None, len(self._queue))
+        self.style_panel.set_busy(self._running is not None)
 
     def _is_current(self, job_id: int) -> bool:
         return self._running is not None and self._running.id == job_id
@@ -325,16 +381,21 @@ class MainWindow(QMainWindow):
             self.canvas.show_result(job.files[0])
         for path in job.files:
             self.gallery.add_image(path)
-        self.prompt.set_last_seed(job.seeds[0])
         self.history.refresh()
-        self.prompt.set_suggestions(self._suggestions())
-        seeds = ", ".join(str(s) for s in job.seeds)
-        self.statusBar().showMessage(
-            f"Done in {job.duration:.1f} s: {job.width}x{job.height}, {job.scheduler}, "
-            f"seed {seeds}",
-            15000,
-        )
-        self.model_label.setText(f"Model: {job.model_name}")
+        if job.kind == "style":
+            self.statusBar().showMessage(
+                f"Done in {job.duration:.1f} s: {job.width}x{job.height}, {job.model_name}", 15000
+            )
+        else:
+            self.prompt.set_last_seed(job.seeds[0])
+            self.prompt.set_suggestions(self._suggestions())
+            seeds = ", ".join(str(s) for s in job.seeds)
+            self.statusBar().showMessage(
+                f"Done in {job.duration:.1f} s: {job.width}x{job.height}, {job.scheduler}, "
+                f"seed {seeds}",
+                15000,
+            )
+            self.model_label.setText(f"Model: {job.model_name}")
         for warning in job.warnings:
             self.canvas.show_error(warning)
         self._job_ended(job_id, "done")
@@ -369,7 +430,22 @@ class MainWindow(QMainWindow):
             self.canvas.show_error(f"That history entry cannot be loaded: {exc}")
             return None
 
+    def _style_request(self, record: JobRecord) -> StyleRequest | None:
+        try:
+            return StyleRequest.from_dict(record.request)
+        except InvalidRequest as exc:
+            self.canvas.show_error(f"That history entry cannot be loaded: {exc}")
+            return None
+
     def _load_record(self, record: JobRecord) -> None:
+        if record.kind == "style":
+            style = self._style_request(record)
+            if style is not None:
+                self.style_panel.load_request(style)
+                self.tabs.setCurrentIndex(STYLE_TAB)
+                if record.outputs and Path(record.outputs[0]).is_file():
+                    self.canvas.show_result(record.outputs[0])
+            return
         request = self._record_request(record)
         if request is not None:
             self.prompt.load_request(request)
@@ -377,6 +453,13 @@ class MainWindow(QMainWindow):
                 self.canvas.show_result(record.outputs[0])
 
     def _rerun_record(self, record: JobRecord) -> None:
+        if record.kind == "style":
+            style = self._style_request(record)
+            if style is not None:
+                self.style_panel.load_request(style)
+                self.tabs.setCurrentIndex(STYLE_TAB)
+                self.enqueue(style)
+            return
         request = self._record_request(record)
         if request is not None:
             self.prompt.load_request(request)
@@ -517,12 +600,24 @@ class MainWindow(QMainWindow):
                 self.prompt.restore_form_state(json.loads(form))
             except ValueError:
                 log.warning("ignoring unreadable saved form")
+        style_form = stored.value("style_form")
+        if isinstance(style_form, str):
+            try:
+                self.style_panel.restore_form_state(json.loads(style_form))
+            except ValueError:
+                log.warning("ignoring unreadable saved style form")
+        tab = stored.value("tab")
+        if tab in ("generate", "style"):
+            self.tabs.setCurrentIndex(GENERATE_TAB if tab == "generate" else STYLE_TAB)
 
     def save_state(self) -> None:
         stored = self._qsettings()
         stored.setValue("geometry", self.saveGeometry())
         stored.setValue("window_state", self.saveState())
         stored.setValue("form", json.dumps(self.prompt.form_state()))
+        stored.setValue("style_form", json.dumps(self.style_panel.form_state()))
+        is_style = self.tabs.currentIndex() == STYLE_TAB
+        stored.setValue("tab", "style" if is_style else "generate")
         stored.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)

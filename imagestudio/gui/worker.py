@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -20,6 +21,7 @@ from PySide6.QtGui import QImage
 from imagestudio.core.errors import ImageStudioError
 from imagestudio.core.requests import GenerationRequest
 from imagestudio.core.settings import Settings
+from imagestudio.core.style.requests import StyleRequest
 from imagestudio.gui.images import qimage_from_array
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class FinishedJob:
     duration: float
     history_id: int | None
     warnings: list[str] = field(default_factory=list)
+    kind: str = "generate"  # "generate" | "style"
 
 
 class GenerationWorker(QObject):
@@ -55,6 +58,7 @@ class GenerationWorker(QObject):
         super().__init__()
         self._settings = settings
         self._engine: Any = None
+        self._style_engine: Any = None
         self._history: Any = None
         self.cancel_event = threading.Event()
 
@@ -73,10 +77,15 @@ class GenerationWorker(QObject):
         ):
             self._engine.unload()
             self._engine = None
+        if (old.device, old.style_vgg_weights) != (settings.device, settings.style_vgg_weights):
+            self._style_engine = None
 
     @Slot(int, object)
-    def run(self, job_id: int, request: GenerationRequest) -> None:
+    def run(self, job_id: int, request: GenerationRequest | StyleRequest) -> None:
         """Run one job to its end; every outcome is reported by exactly one signal."""
+        if isinstance(request, StyleRequest):
+            self._run_style(job_id, request)
+            return
         self.job_started.emit(job_id)
         started = time.perf_counter()
         try:
@@ -84,10 +93,7 @@ class GenerationWorker(QObject):
 
             engine, history = self._ensure_engine()
 
-            def on_step(step: int, total: int, preview: Any) -> None:
-                image = qimage_from_array(preview) if preview is not None else QImage()
-                self.step_done.emit(job_id, step, total, image)
-
+            on_step = self._step_emitter(job_id)
             outcome = run_job(
                 request,
                 engine,
@@ -129,6 +135,67 @@ class GenerationWorker(QObject):
                 warnings=list(result.warnings),
             ),
         )
+
+    def _run_style(self, job_id: int, request: StyleRequest) -> None:
+        self.job_started.emit(job_id)
+        started = time.perf_counter()
+        try:
+            from imagestudio.core.style.jobs import StyleEngine, run_style_job
+
+            _, history = self._ensure_engine()
+            if self._style_engine is None:
+                weights = self._settings.style_vgg_weights
+                self._style_engine = StyleEngine(
+                    device_setting=self._settings.device,
+                    vgg_weights=Path(weights).expanduser() if weights else None,
+                )
+            outcome = run_style_job(
+                request,
+                self._style_engine,
+                history,
+                self._settings.resolved_outputs_dir(),
+                on_step=self._step_emitter(job_id),
+                is_cancelled=self.cancel_event.is_set,
+                on_notice=lambda text: self.status.emit(job_id, text),
+            )
+        except ImageStudioError as exc:
+            self.job_failed.emit(job_id, str(exc))
+            return
+        except Exception as exc:  # a bug: keep the window alive, keep the traceback in the log
+            log.exception("style job %s failed unexpectedly", job_id)
+            self.job_failed.emit(
+                job_id,
+                f"Something went wrong: {type(exc).__name__}: {exc}. Details are in the log.",
+            )
+            return
+        if outcome.status == "cancelled":
+            self.job_cancelled.emit(job_id)
+            return
+        result = outcome.result
+        assert result is not None and outcome.file is not None
+        width, height = result.image.size
+        self.job_finished.emit(
+            job_id,
+            FinishedJob(
+                files=[str(outcome.file)],
+                seeds=[request.seed],
+                width=width,
+                height=height,
+                scheduler="",
+                model_name=f"style transfer ({request.mode}, {result.device})",
+                duration=time.perf_counter() - started,
+                history_id=outcome.history_id,
+                warnings=list(result.notices),
+                kind="style",
+            ),
+        )
+
+    def _step_emitter(self, job_id: int) -> Any:
+        def on_step(step: int, total: int, preview: Any) -> None:
+            image = qimage_from_array(preview) if preview is not None else QImage()
+            self.step_done.emit(job_id, step, total, image)
+
+        return on_step
 
     @Slot()
     def shutdown(self) -> None:
