@@ -30,6 +30,7 @@ from imagestudio.core.errors import (
 
 if TYPE_CHECKING:
     from imagestudio.core.history import HistoryStore
+    from imagestudio.core.settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -358,14 +359,20 @@ def _plan_outputs(
     return path.parent, files
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from imagestudio.core.paths import app_paths
-    from imagestudio.core.requests import GenerationRequest, parse_size
+def _settings_with_warnings() -> Settings:
     from imagestudio.core.settings import load_settings
 
     settings = load_settings()
     for problem in settings.problems:
         _say(f"warning: {problem}")
+    return settings
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from imagestudio.core.paths import app_paths
+    from imagestudio.core.requests import GenerationRequest, parse_size
+
+    settings = _settings_with_warnings()
     width = height = None
     if args.size is not None:
         width, height = parse_size(args.size)
@@ -465,12 +472,9 @@ def _open_history(path: Path) -> HistoryStore:
 
 def _cmd_stylize(args: argparse.Namespace) -> int:
     from imagestudio.core.paths import app_paths
-    from imagestudio.core.settings import load_settings
     from imagestudio.core.style.requests import StyleRequest
 
-    settings = load_settings()
-    for problem in settings.problems:
-        _say(f"warning: {problem}")
+    settings = _settings_with_warnings()
     request = StyleRequest(
         content_image=args.content,
         style_image=args.style,

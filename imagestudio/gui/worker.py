@@ -104,15 +104,8 @@ class GenerationWorker(QObject):
                 on_notice=lambda text: self.status.emit(job_id, text),
                 previews=self._settings.previews,
             )
-        except ImageStudioError as exc:
-            self.job_failed.emit(job_id, str(exc))
-            return
-        except Exception as exc:  # a bug: keep the window alive, keep the traceback in the log
-            log.exception("job %s failed unexpectedly", job_id)
-            self.job_failed.emit(
-                job_id,
-                f"Something went wrong: {type(exc).__name__}: {exc}. Details are in the log.",
-            )
+        except Exception as exc:
+            self._fail(job_id, exc)
             return
         finally:
             self._report_device()
@@ -158,15 +151,8 @@ class GenerationWorker(QObject):
                 is_cancelled=self.cancel_event.is_set,
                 on_notice=lambda text: self.status.emit(job_id, text),
             )
-        except ImageStudioError as exc:
-            self.job_failed.emit(job_id, str(exc))
-            return
-        except Exception as exc:  # a bug: keep the window alive, keep the traceback in the log
-            log.exception("style job %s failed unexpectedly", job_id)
-            self.job_failed.emit(
-                job_id,
-                f"Something went wrong: {type(exc).__name__}: {exc}. Details are in the log.",
-            )
+        except Exception as exc:
+            self._fail(job_id, exc)
             return
         if outcome.status == "cancelled":
             self.job_cancelled.emit(job_id)
@@ -188,6 +174,16 @@ class GenerationWorker(QObject):
                 warnings=list(result.notices),
                 kind="style",
             ),
+        )
+
+    def _fail(self, job_id: int, exc: Exception) -> None:
+        """Report a failed job; call from an except block. A bug keeps the window alive too."""
+        if isinstance(exc, ImageStudioError):
+            self.job_failed.emit(job_id, str(exc))
+            return
+        log.exception("job %s failed unexpectedly", job_id)  # the traceback goes to the log
+        self.job_failed.emit(
+            job_id, f"Something went wrong: {type(exc).__name__}: {exc}. Details are in the log."
         )
 
     def _step_emitter(self, job_id: int) -> Any:
