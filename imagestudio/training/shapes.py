@@ -30,6 +30,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES = ("circle", "square", "triangle", "star")
 SIZES = {"small": 0.13, "": 0.21, "large": 0.30}  # radius as a fraction of the image
+# How often each size word is drawn: the plain, unqualified prompt is what people type first.
+SIZE_WEIGHTS = {"small": 1.0, "": 1.5, "large": 1.0}
 POSITIONS: dict[str, tuple[float, float]] = {
     "": (0.5, 0.5),
     "in the centre": (0.5, 0.5),
@@ -42,6 +44,8 @@ POSITIONS: dict[str, tuple[float, float]] = {
     "at the bottom left": (0.27, 0.73),
     "at the bottom right": (0.73, 0.73),
 }
+# "" (no position words) is drawn as often as three named positions together, for the same reason
+POSITION_WEIGHTS = {name: 3.0 if name == "" else 1.0 for name in POSITIONS}
 
 
 def is_held_out(colour: str, shape: str, background: str) -> bool:
@@ -140,7 +144,10 @@ def random_sample(rng: random.Random, held_out: bool = False, two_shapes: float 
             colour = rng.choice([c for c in names if c != background])
             shapes = (
                 ShapeSpec(
-                    colour, rng.choice(SHAPES), rng.choice(list(SIZES)), rng.choice(list(POSITIONS))
+                    colour,
+                    rng.choice(SHAPES),
+                    rng.choices(list(SIZE_WEIGHTS), weights=list(SIZE_WEIGHTS.values()))[0],
+                    rng.choices(list(POSITION_WEIGHTS), weights=list(POSITION_WEIGHTS.values()))[0],
                 ),
             )
             caption = caption_for(shapes, background)
