@@ -38,19 +38,20 @@ def test_starter_is_the_default_model() -> None:
 
 
 PROMPTS = [
-    ("a red circle on a blue background", "red", "blue"),
-    ("a yellow square on a green background", "yellow", "green"),
-    ("a white triangle on a black background", "white", "black"),
-    ("a blue star on an orange background", "blue", "orange"),
+    ("a red circle on a blue background", "red", "blue", "circle"),
+    ("a yellow square on a green background", "yellow", "green", "square"),
+    ("a white triangle on a black background", "white", "black", "triangle"),
+    ("a blue star on an orange background", "blue", "orange", "star"),
 ]
 
 
 def test_the_text_steers_the_picture(starter_engine: Engine) -> None:
-    """Backgrounds follow the text (the model gets 99% of them); object colours follow it above
-    chance (1 in 9, so about 1.3 of these 12) though not yet reliably (44% in the full
-    evaluation, 3 of 12 here)."""
-    backgrounds = colours = total = 0
-    for prompt, colour, background in PROMPTS:
+    """Background, object colour and shape follow the words. The full evaluation (240 prompts)
+    reads 100% of backgrounds, 87.5% of colours and 61% of shapes as asked; these 12 images
+    (9 colours and 9 shapes right, stars the weak spot) are held a little below that, far above
+    chance (1 in 9 colours, 1 in 4 shapes)."""
+    backgrounds = colours = shapes = total = 0
+    for prompt, colour, background, shape in PROMPTS:
         images = starter_engine.generate(
             GenerationRequest(prompt=prompt, steps=20, seed=3, count=3)
         ).images
@@ -58,6 +59,8 @@ def test_the_text_steers_the_picture(starter_engine: Engine) -> None:
         found = [analyze(image) for image in images]
         backgrounds += sum(a.background == background for a in found)
         colours += sum(a.colour == colour for a in found)
+        shapes += sum(a.shape == shape for a in found)
         total += len(found)
     assert backgrounds >= total - 1
-    assert colours >= 3
+    assert colours >= 8
+    assert shapes >= 7
