@@ -30,6 +30,7 @@ __all__ = [
     "ImageSettings",
     "format_parameters",
     "parse_parameters",
+    "add_text_chunk",
     "png_text_chunks",
     "read_settings",
 ]
@@ -293,7 +294,8 @@ def parse_parameters(text: str) -> ImageSettings:
 # Writing PNG chunks
 
 
-def _add_text(info: PngInfo, key: str, value: str) -> None:
+def add_text_chunk(info: PngInfo, key: str, value: str) -> None:
+    """Add one text chunk: tEXt when the value is latin-1, else iTXt (UTF-8)."""
     # tEXt is latin-1 only; iTXt carries UTF-8 so emoji and CJK prompts survive the round trip.
     try:
         value.encode("latin-1")
@@ -311,11 +313,11 @@ def png_text_chunks(settings: ImageSettings, request_json: dict[str, Any] | None
     in iTXt chunks. Values json can't encode (paths, enums) are written as their ``str()``.
     """
     info = PngInfo()
-    _add_text(info, PARAMETERS_KEY, format_parameters(settings))
+    add_text_chunk(info, PARAMETERS_KEY, format_parameters(settings))
     if request_json is not None:
         # default=str: a stray Path or enum in the request shouldn't stop the image being saved.
         text = json.dumps(request_json, sort_keys=True, ensure_ascii=False, default=str)
-        _add_text(info, IMAGESTUDIO_KEY, text)
+        add_text_chunk(info, IMAGESTUDIO_KEY, text)
     return info
 
 

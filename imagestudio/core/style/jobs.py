@@ -10,7 +10,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,16 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from imagestudio import __version__
+from imagestudio.core.engine import CancelCheck, NoticeCallback, StepCallback
 from imagestudio.core.errors import ImageStudioError, JobCancelled
 from imagestudio.core.history import HistoryStore, JobRecord
 from imagestudio.core.images import load_rgb
-from imagestudio.core.metadata import IMAGESTUDIO_KEY, PARAMETERS_KEY
+from imagestudio.core.metadata import IMAGESTUDIO_KEY, PARAMETERS_KEY, add_text_chunk
 from imagestudio.core.storage import output_name, save_png_exact, save_png_unique
 from imagestudio.core.style.requests import StyleRequest
 
 log = logging.getLogger(__name__)
 
-StepCallback = Callable[[int, int, Any], None]  # (iteration, total, HxWx3 uint8 array or None)
-CancelCheck = Callable[[], bool]
-NoticeCallback = Callable[[str], None]
 
 # Inputs larger than this are scaled down on reading (with a notice): the quality mode never
 # works above 1024 px and the fast mode looks at the style at 256 px.
@@ -182,12 +179,8 @@ def style_png_info(result: StyleResult) -> PngInfo:
     )
     data = {**request.to_dict(), "app": f"ImageStudio {__version__}"}
     info = PngInfo()
-    for key, value in ((PARAMETERS_KEY, text), (IMAGESTUDIO_KEY, json.dumps(data, sort_keys=True))):
-        try:
-            value.encode("latin-1")
-            info.add_text(key, value)
-        except UnicodeEncodeError:
-            info.add_itxt(key, value)
+    add_text_chunk(info, PARAMETERS_KEY, text)
+    add_text_chunk(info, IMAGESTUDIO_KEY, json.dumps(data, sort_keys=True, ensure_ascii=False))
     return info
 
 

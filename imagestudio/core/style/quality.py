@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from imagestudio.core.engine import StepCallback
 from imagestudio.core.errors import InvalidRequest, JobCancelled, OutOfMemory
 
 if TYPE_CHECKING:
@@ -164,9 +165,6 @@ class QualityResult:
     image: Image.Image
     history: tuple[StepRecord, ...]
     network: str  # which weights ran, for metadata
-
-
-StepCallback = Callable[[int, int, "np.ndarray | None"], None]
 
 
 def output_size(width: int, height: int, long_side: int) -> tuple[int, int]:
