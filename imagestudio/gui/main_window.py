@@ -437,14 +437,21 @@ class MainWindow(QMainWindow):
             self.canvas.show_error(f"That history entry cannot be loaded: {exc}")
             return None
 
+    def _open_style_record(self, record: JobRecord, run: bool) -> None:
+        """A style job from history: its settings on the Style tab; queued again when `run`."""
+        style = self._style_request(record)
+        if style is None:
+            return
+        self.style_panel.load_request(style)
+        self.tabs.setCurrentIndex(STYLE_TAB)
+        if run:
+            self.enqueue(style)
+        elif record.outputs and Path(record.outputs[0]).is_file():
+            self.canvas.show_result(record.outputs[0])
+
     def _load_record(self, record: JobRecord) -> None:
         if record.kind == "style":
-            style = self._style_request(record)
-            if style is not None:
-                self.style_panel.load_request(style)
-                self.tabs.setCurrentIndex(STYLE_TAB)
-                if record.outputs and Path(record.outputs[0]).is_file():
-                    self.canvas.show_result(record.outputs[0])
+            self._open_style_record(record, run=False)
             return
         request = self._record_request(record)
         if request is not None:
@@ -454,11 +461,7 @@ class MainWindow(QMainWindow):
 
     def _rerun_record(self, record: JobRecord) -> None:
         if record.kind == "style":
-            style = self._style_request(record)
-            if style is not None:
-                self.style_panel.load_request(style)
-                self.tabs.setCurrentIndex(STYLE_TAB)
-                self.enqueue(style)
+            self._open_style_record(record, run=True)
             return
         request = self._record_request(record)
         if request is not None:
