@@ -8,10 +8,12 @@ from typing import Any
 
 from imagestudio.core.errors import InvalidRequest
 
+# The quality mode's own limits, so a request and the optimiser can never disagree.
+from imagestudio.core.style.quality import INITS, MAX_ITERATIONS, MAX_SIZE, MIN_SIZE
+
+__all__ = ["INITS", "MAX_ITERATIONS", "MAX_SIZE", "MIN_SIZE", "MODES", "StyleRequest"]
+
 MODES = ("fast", "quality")
-INITS = ("content", "noise")
-MIN_SIZE, MAX_SIZE = 64, 1024
-MAX_ITERATIONS = 5000
 MAX_WEIGHT = 1e6
 
 
