@@ -17,6 +17,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Move every file the app writes under a temporary folder."""
     home = tmp_path / "home"
     monkeypatch.setenv("IMAGESTUDIO_HOME", str(home))
+    # the user's Hugging Face cache is never read: tests that need one build it here
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("IMAGESTUDIO_DEVICE", raising=False)
     monkeypatch.delenv("IMAGESTUDIO_PRECISION", raising=False)
     return home

@@ -183,7 +183,7 @@ def test_bad_input_exits_2_with_one_line_and_no_file(
 
 def test_model_problems_exit_3(capsys, tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
     code, _, err = run(capsys, "generate", "fox", "--model", str(tmp_path / "missing"))
-    assert code == cli.EXIT_MODEL and "does not exist" in one_error_line(err)
+    assert code == cli.EXIT_MODEL and "There is no model at" in one_error_line(err)
     # an installation whose resources lack the built-in model (a broken bundle, say)
     monkeypatch.setenv("IMAGESTUDIO_RESOURCES", str(tmp_path / "no-resources"))
     code, _, err = run(capsys, "generate", "fox")

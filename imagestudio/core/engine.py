@@ -40,6 +40,7 @@ from imagestudio.core.paths import app_paths
 from imagestudio.core.previews import PreviewMapper, latent_rgb_for_model
 from imagestudio.core.requests import GenerationRequest
 from imagestudio.core.schedulers import friendly_name, make_scheduler
+from imagestudio.core.singlefile import load_single_file
 
 log = logging.getLogger(__name__)
 
@@ -181,12 +182,14 @@ class Engine:
         cache_dir: Path | None = None,
         device_setting: str | None = None,
         precision_setting: str | None = None,
+        hf_cache: Path | None = None,
     ) -> None:
         self._device = device
         self._device_setting = device_setting
         self._precision_setting = precision_setting
         self.models_dir = models_dir or app_paths().models_dir
         self.cache_dir = cache_dir or app_paths().cache_dir
+        self.hf_cache = hf_cache
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
 
@@ -222,7 +225,7 @@ class Engine:
             return self._load(model, on_notice)[1]
 
     def _load(self, model: str, on_notice: NoticeCallback | None) -> tuple[_Loaded, float]:
-        ref = resolve_model(model, self.models_dir)
+        ref = resolve_model(model, self.models_dir, self.hf_cache)
         device = self.device
         key = (str(ref.path), device.torch_device, device.precision)
         if self._loaded is not None and self._loaded.key == key:
@@ -235,14 +238,22 @@ class Engine:
         from diffusers import DiffusionPipeline
 
         try:
-            pipe = DiffusionPipeline.from_pretrained(
-                ref.path,
-                dtype=torch_dtype(device.precision),
-                local_files_only=True,
-                use_safetensors=True,
-                safety_checker=None,
-                requires_safety_checker=False,
-            )
+            if ref.layout == "single_file":
+                pipe = load_single_file(
+                    ref.path, ref.family, torch_dtype(device.precision), self.cache_dir
+                )
+            else:
+                pipe = DiffusionPipeline.from_pretrained(
+                    ref.path,
+                    dtype=torch_dtype(device.precision),
+                    local_files_only=True,
+                    use_safetensors=True,
+                    variant=ref.variant,
+                    safety_checker=None,
+                    requires_safety_checker=False,
+                )
+        except ImageStudioError:
+            raise
         except Exception as exc:
             if _is_oom(exc):
                 raise self._model_too_big(ref) from exc

@@ -33,6 +33,10 @@ class Settings:
     # VGG19 ImageNet weights (torchvision format) for the quality style mode; empty: the torch hub
     # cache if it has them, else the bundled VGG16
     style_vgg_weights: str = ""
+    # List (read only) the diffusers models other programs downloaded to the Hugging Face cache;
+    # empty hf_cache_dir: where huggingface_hub keeps it (HF_HUB_CACHE, HF_HOME, ~/.cache)
+    scan_hf_cache: bool = True
+    hf_cache_dir: str = ""
     schema_version: int = SCHEMA_VERSION
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
@@ -43,6 +47,14 @@ class Settings:
     def resolved_models_dir(self, paths: AppPaths | None = None) -> Path:
         paths = paths or app_paths()
         return Path(self.models_dir).expanduser() if self.models_dir else paths.models_dir
+
+    def resolved_hf_cache(self) -> Path | None:
+        """The Hugging Face cache to list models from, or None when that is turned off."""
+        if not self.scan_hf_cache:
+            return None
+        from imagestudio.core.models import default_hf_cache
+
+        return Path(self.hf_cache_dir).expanduser() if self.hf_cache_dir else default_hf_cache()
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -59,6 +71,8 @@ _VALIDATORS = {
     "previews": lambda v: isinstance(v, bool),
     "theme": lambda v: v in THEMES,
     "style_vgg_weights": lambda v: isinstance(v, str),
+    "scan_hf_cache": lambda v: isinstance(v, bool),
+    "hf_cache_dir": lambda v: isinstance(v, str),
 }
 
 

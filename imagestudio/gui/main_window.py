@@ -47,7 +47,7 @@ from imagestudio import __version__
 from imagestudio.core.errors import HistoryError, ImageError, InvalidRequest
 from imagestudio.core.history import HistoryStore, JobRecord
 from imagestudio.core.metadata import read_settings
-from imagestudio.core.models import FAMILY_LABELS, list_models
+from imagestudio.core.models import scan_library
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import BUILTIN_MODEL, GenerationRequest
 from imagestudio.core.settings import Settings, load_settings, save_settings
@@ -494,13 +494,9 @@ class MainWindow(QMainWindow):
     def refresh_models(self, initial: bool = False) -> None:
         """Fill the model picker; at start-up select the default model, or the first one there."""
         models_dir = self.settings.resolved_models_dir()
-        refs = list_models(models_dir)
-        entries: list[tuple[str, str]] = []
-        for ref in refs:
-            label = (
-                "Starter (built in)" if ref.builtin else f"{ref.name} · {FAMILY_LABELS[ref.family]}"
-            )
-            entries.append((label, ref.name))
+        library = scan_library(models_dir, self.settings.resolved_hf_cache())
+        refs = [entry.ref for entry in library if entry.usable]
+        entries = [(entry.label(), entry.name) for entry in library if entry.usable]
         if not any(ref.builtin for ref in refs):
             entries.append(("Starter (built in, not installed)", BUILTIN_MODEL))
         current = None

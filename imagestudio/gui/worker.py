@@ -211,6 +211,7 @@ class GenerationWorker(QObject):
                 models_dir=self._settings.resolved_models_dir(),
                 device_setting=self._settings.device,
                 precision_setting=self._settings.precision,
+                hf_cache=self._settings.resolved_hf_cache(),
             )
         if self._history is None:
             from imagestudio.core.history import HistoryStore

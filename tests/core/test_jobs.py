@@ -78,7 +78,7 @@ def test_failed_job_is_recorded_and_raised(engine, tmp_path) -> None:
                 tmp_path / "out",
             )
         (job,) = history.recent()
-    assert job.status == "failed" and "does not exist" in job.message
+    assert job.status == "failed" and "There is no model at" in job.message
 
 
 def test_exact_files_are_used(engine, tiny_model, tmp_path) -> None:
