@@ -23,6 +23,7 @@ from imagestudio.core.errors import (
     ImageError,
     ImageStudioError,
     InvalidRequest,
+    JobCancelled,
     ModelError,
     OutOfMemory,
     StorageError,
@@ -256,6 +257,39 @@ def build_parser() -> argparse.ArgumentParser:
     hdel = hsub.add_parser("delete", help="delete a job from history (its images stay)")
     hdel.add_argument("id", type=_positive_int)
 
+    mod = sub.add_parser(
+        "models",
+        help="list, describe, import, convert and download models",
+        description="The model library: the built-in model, the models folder (diffusers folders, "
+        ".safetensors checkpoints, LoRAs) and, read only, the Hugging Face cache.",
+    )
+    msub = mod.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    ml = msub.add_parser("list", help="every model found, with family, size and precision")
+    ml.add_argument("--all", action="store_true", help="also list what cannot be loaded, and why")
+    mi = msub.add_parser("info", help="everything known about one model (a name or a path)")
+    mi.add_argument("model", metavar="NAME_OR_PATH")
+    mim = msub.add_parser(
+        "import", help="copy a model folder, .safetensors checkpoint or LoRA into the library"
+    )
+    mim.add_argument("path")
+    mim.add_argument("--name", default=None, help="its name in the library")
+    mim.add_argument("--move", action="store_true", help="move instead of copying")
+    mc = msub.add_parser(
+        "convert",
+        help="turn a pickle checkpoint (.ckpt/.pt/.bin) into .safetensors without running it",
+    )
+    mc.add_argument("path", help="a pickle file, or a diffusers folder with .bin weights")
+    mc.add_argument("--output", default=None, metavar="FILE", help="where to write (a file)")
+    md = msub.add_parser(
+        "download",
+        help="download a model from the Hugging Face Hub into the models folder (uses the network)",
+    )
+    md.add_argument("repo", metavar="REPO_ID", help="owner/name, or its huggingface.co address")
+    md.add_argument("--variant", default=None, help="weight variant to prefer, e.g. fp16")
+    md.add_argument("--file", default=None, help="for single-file repos: which .safetensors")
+    md.add_argument("--name", default=None, help="its name in the library")
+    md.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
+
     sub.add_parser(
         "info",
         help="device, precision, folders and models",
@@ -404,6 +438,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         models_dir=settings.resolved_models_dir(paths),
         device_setting=settings.device,
         precision_setting=settings.precision,
+        hf_cache=settings.resolved_hf_cache(),
     )
     cancel = threading.Event()
     bar = ProgressBar(sys.stderr)
@@ -668,12 +703,146 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- models -------------------------------------------------------------------------------------
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def _library(settings: Settings):  # noqa: ANN202
+    from imagestudio.core.models import scan_library
+
+    return scan_library(settings.resolved_models_dir(), settings.resolved_hf_cache())
+
+
+def _byte_bar(bar: ProgressBar) -> Callable[[int, int], None]:
+    def on_progress(done: int, total: int, *_: object) -> None:
+        bar.update(done // 2**20, max(1, total // 2**20))
+
+    return on_progress
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from imagestudio.core.models import FAMILY_LABELS, SOURCE_LABELS, VARIANT_LABELS
+
+    settings = _settings_with_warnings()
+    models_dir = settings.resolved_models_dir()
+    action = args.action or "list"
+    if action == "list":
+        entries = _library(settings)
+        shown = [e for e in entries if getattr(args, "all", False) or e.usable or e.kind == "lora"]
+        width = max([len(e.name) for e in shown] + [4])
+        print(f"{'name':<{width}}  {'family':<22} {'size':>8}  {'precision':<9} where")
+        for entry in shown:
+            family = "LoRA" if entry.kind == "lora" else FAMILY_LABELS[entry.ref.family]
+            if entry.detail:
+                family += f" {VARIANT_LABELS.get(entry.detail, entry.detail)}"
+            print(
+                f"{entry.name:<{width}}  {family:<22} {_size(entry.size_bytes):>8}  "
+                f"{entry.precision:<9} {SOURCE_LABELS[entry.ref.source]}"
+            )
+            if entry.problem and entry.kind != "lora":
+                print(f"{'':<{width}}  cannot load: {entry.problem}")
+        hidden = len(entries) - len(shown)
+        if hidden:
+            _say(f"{hidden} more that cannot be loaded; see them with --all")
+        _say(f"models folder: {models_dir}")
+        return EXIT_OK
+    if action == "info":
+        from imagestudio.core.models import describe_path, resolve_model
+
+        entries = {e.name: e for e in _library(settings)}
+        entry = entries.get(args.model)
+        if entry is None:
+            path = Path(args.model).expanduser()
+            if path.exists():
+                entry = describe_path(path.resolve())
+            else:
+                resolve_model(args.model, models_dir, settings.resolved_hf_cache())  # says why
+                return EXIT_MODEL
+        kind = "LoRA" if entry.kind == "lora" else FAMILY_LABELS[entry.ref.family]
+        print(f"name:      {entry.name}")
+        print(f"path:      {entry.ref.path}")
+        print(f"kind:      {kind}" + (f" ({entry.detail})" if entry.detail else ""))
+        layout = entry.ref.layout.replace("_", " ")
+        print(f"layout:    {layout} ({SOURCE_LABELS[entry.ref.source]})")
+        print(f"size:      {_size(entry.size_bytes)}")
+        print(f"precision: {entry.precision}")
+        for key, value in sorted(entry.info.get("dims", {}).items()):
+            print(f"  {key}: {value}")
+        if entry.problem:
+            print(f"cannot load: {entry.problem}")
+            return EXIT_MODEL
+        print("loads:     yes")
+        return EXIT_OK
+    if action == "import":
+        from imagestudio.core.models import import_model
+
+        bar = ProgressBar(sys.stderr, unit="MB")
+        entry = import_model(
+            Path(args.path), models_dir, name=args.name, move=args.move, on_progress=_byte_bar(bar)
+        )
+        bar.finish_line()
+        _say(f"imported {entry.name} ({_size(entry.size_bytes)}) into {models_dir}")
+        return EXIT_OK
+    if action == "convert":
+        from imagestudio.core.checkpoints import convert_folder, convert_to_safetensors
+
+        source = Path(args.path).expanduser()
+        if source.is_dir():
+            done = convert_folder(source, on_notice=_say)
+            for item in done:
+                _say(f"wrote {item.output} ({item.tensors} tensors)")
+            if not done:
+                _say("every .bin file already has its .safetensors twin; nothing to do")
+        else:
+            output = Path(args.output).expanduser() if args.output else None
+            result = convert_to_safetensors(source, output, on_notice=_say)
+            _say(f"wrote {result.output} ({result.tensors} tensors); no code in the file was run")
+            print(result.output)
+        return EXIT_OK
+    if action == "download":
+        return _download(args, models_dir)
+    raise InvalidRequest(f"Unknown models action {action!r}.")
+
+
+def _download(args: argparse.Namespace, models_dir: Path) -> int:
+    from imagestudio.core.downloads import download_model, plan_download
+
+    plan = plan_download(
+        args.repo, revision=args.revision, variant=args.variant, filename=args.file, name=args.name
+    )
+    _say(
+        f"downloading {plan.repo_id} ({len(plan.files)} files, {_size(plan.total_bytes)}) "
+        f"from {plan.host} into {models_dir / plan.name}"
+    )
+    cancel = threading.Event()
+    bar = ProgressBar(sys.stderr, unit="MB")
+    previous = signal.signal(signal.SIGINT, _sigint_handler(cancel, bar))
+    try:
+        folder = download_model(
+            plan, models_dir, on_progress=_byte_bar(bar), is_cancelled=cancel.is_set
+        )
+    except JobCancelled:
+        bar.finish_line()
+        _say("download paused; run the same command again to resume where it stopped")
+        return EXIT_CANCELLED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    bar.finish_line()
+    _say(f"downloaded {plan.repo_id}; use it with --model {plan.name}")
+    print(folder)
+    return EXIT_OK
+
+
 COMMANDS = {
     "generate": _cmd_generate,
     "stylize": _cmd_stylize,
     "history": _cmd_history,
     "info": _cmd_info,
     "bench": _cmd_bench,
+    "models": _cmd_models,
 }
 
 
