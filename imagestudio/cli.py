@@ -142,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--init", default=None, metavar="IMAGE", help="start from this image")
     gen.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="NAME[:WEIGHT]",
+        help="apply a LoRA (a name in models/loras or a .safetensors path), weight -4..4 "
+        "(default 1); repeat for several",
+    )
+    gen.add_argument(
         "--strength",
         type=_number,
         default=0.6,
@@ -404,7 +412,7 @@ def _settings_with_warnings() -> Settings:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from imagestudio.core.paths import app_paths
-    from imagestudio.core.requests import GenerationRequest, parse_size
+    from imagestudio.core.requests import GenerationRequest, parse_lora, parse_size
 
     settings = _settings_with_warnings()
     width = height = None
@@ -423,6 +431,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         count=args.count,
         init_image=args.init,
         strength=args.strength,
+        loras=tuple(parse_lora(text) for text in args.lora),
     )
     paths = app_paths()
     folder, exact = _plan_outputs(args.output, request.count, settings.resolved_outputs_dir(paths))
@@ -439,6 +448,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         device_setting=settings.device,
         precision_setting=settings.precision,
         hf_cache=settings.resolved_hf_cache(),
+        memory_setting=settings.memory_mode,
     )
     cancel = threading.Event()
     bar = ProgressBar(sys.stderr)

@@ -85,3 +85,22 @@ def test_download_offline_says_so(capsys, monkeypatch) -> None:
     assert code == cli.EXIT_MODEL and "offline" in one_error_line(err)
     code, _, err = run(capsys, "models", "download", "not a repo id")
     assert code == cli.EXIT_BAD_INPUT and "owner/model-name" in one_error_line(err)
+
+
+def test_generate_with_a_lora_records_it(capsys, tiny_model: Path) -> None:
+    from imagestudio.core.metadata import read_settings
+    from tests.core.test_lora import write_lora
+
+    loras = app_paths().models_dir / "loras"
+    loras.mkdir(parents=True)
+    write_lora(loras / "ink.safetensors", tiny_model, "peft")
+    args = ("generate", "a fox", "--model", str(tiny_model), "--steps", "2", "--seed", "4")
+    code, out, err = run(capsys, *args, "--lora", "ink:0.8")
+    assert code == cli.EXIT_OK, err
+    settings = read_settings(out.strip().splitlines()[-1])
+    assert settings is not None and settings.request is not None
+    assert settings.request["loras"] == [["ink", 0.8]]
+    code, _, err = run(capsys, *args, "--lora", "missing")
+    assert code == cli.EXIT_MODEL and "No LoRA named 'missing'" in one_error_line(err)
+    code, _, err = run(capsys, *args, "--lora", "ink:12")
+    assert code == cli.EXIT_BAD_INPUT and "from -4 to 4" in one_error_line(err)

@@ -35,6 +35,15 @@ from imagestudio.core.errors import (
     OutOfMemory,
 )
 from imagestudio.core.images import load_rgb
+from imagestudio.core.lora import LoraSet, resolve_lora
+from imagestudio.core.memory import (
+    MEMORY_MODES,
+    MemoryPlan,
+    apply_plan,
+    out_of_memory_advice,
+    plan_job,
+    plan_offload,
+)
 from imagestudio.core.models import FAMILY_LABELS, ModelRef, resolve_model
 from imagestudio.core.paths import app_paths
 from imagestudio.core.previews import PreviewMapper, latent_rgb_for_model
@@ -98,13 +107,15 @@ class GenerationResult:
 
 @dataclass
 class _Loaded:
-    key: tuple[str, str, str]
+    key: tuple[str, ...]
     ref: ModelRef
     pipe: Any
     base_scheduler_class: Any
     base_scheduler_config: dict[str, Any]
     previews: PreviewMapper
     img2img: Any = None
+    loras: LoraSet = field(default_factory=LoraSet)
+    offload: str = "none"
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -128,7 +139,15 @@ def _gib(n: float) -> str:
 
 
 def estimate_job_memory(
-    width: int, height: int, count: int, guidance: float, pipe: Any, bytes_per_value: int
+    width: int,
+    height: int,
+    count: int,
+    guidance: float,
+    pipe: Any,
+    bytes_per_value: int,
+    *,
+    vae_slicing: bool | None = None,
+    vae_tiling: bool | None = None,
 ) -> int:
     """Working memory (bytes) a job needs beyond the loaded weights.
 
@@ -144,9 +163,13 @@ def estimate_job_memory(
     unet = _UNET_ACTIVATION_FACTOR * latent_pixels * first_level * cfg_batch * bytes_per_value
     channels = list(pipe.vae.config.block_out_channels)
     widest_full_res = 2 * channels[0] + 2 * channels[min(1, len(channels) - 1)]
-    decoded_batch = 1 if getattr(pipe.vae, "use_slicing", False) else count
+    if vae_slicing is None:
+        vae_slicing = bool(getattr(pipe.vae, "use_slicing", False))
+    if vae_tiling is None:
+        vae_tiling = bool(getattr(pipe.vae, "use_tiling", False))
+    decoded_batch = 1 if vae_slicing else count
     pixels = width * height
-    if getattr(pipe.vae, "use_tiling", False):
+    if vae_tiling:
         tile = int(getattr(pipe.vae, "tile_sample_min_size", 512) or 512)
         pixels = min(pixels, tile * tile)
     vae = _VAE_SAFETY_FACTOR * widest_full_res * pixels * decoded_batch * bytes_per_value
@@ -183,8 +206,10 @@ class Engine:
         device_setting: str | None = None,
         precision_setting: str | None = None,
         hf_cache: Path | None = None,
+        memory_setting: str | None = None,
     ) -> None:
         self._device = device
+        self.memory_mode = memory_setting if memory_setting in MEMORY_MODES else "auto"
         self._device_setting = device_setting
         self._precision_setting = precision_setting
         self.models_dir = models_dir or app_paths().models_dir
@@ -227,7 +252,7 @@ class Engine:
     def _load(self, model: str, on_notice: NoticeCallback | None) -> tuple[_Loaded, float]:
         ref = resolve_model(model, self.models_dir, self.hf_cache)
         device = self.device
-        key = (str(ref.path), device.torch_device, device.precision)
+        key = (str(ref.path), device.torch_device, device.precision, self.memory_mode)
         if self._loaded is not None and self._loaded.key == key:
             return self._loaded, 0.0
         self._unload()
@@ -271,12 +296,20 @@ class Engine:
                     f"The model at {ref.path} has no {needed}; ImageStudio runs Stable "
                     "Diffusion-type text-to-image models."
                 )
+        offload, why = self._plan_offload(pipe)
         try:
-            pipe.to(device.torch_device)
+            if offload == "model":
+                pipe.enable_model_cpu_offload(device=device.torch_device)
+            elif offload == "sequential":
+                pipe.enable_sequential_cpu_offload(device=device.torch_device)
+            else:
+                pipe.to(device.torch_device)
         except Exception as exc:
             if _is_oom(exc):
                 raise self._model_too_big(ref) from exc
             raise ModelError(f"Could not move {ref.name} to {device.kind}: {_short(exc)}") from exc
+        if why and on_notice:
+            on_notice(f"Memory: {offload} CPU offload, because {why}.")
         pipe.set_progress_bar_config(disable=True)
         mapper = PreviewMapper(latent_rgb_for_model(ref.path, ref.family, pipe.vae, self.cache_dir))
         self._loaded = _Loaded(
@@ -286,6 +319,7 @@ class Engine:
             base_scheduler_class=type(pipe.scheduler),
             base_scheduler_config=dict(pipe.scheduler.config),
             previews=mapper,
+            offload=offload,
         )
         seconds = time.perf_counter() - started
         log.info(
@@ -293,11 +327,51 @@ class Engine:
         )
         return self._loaded, seconds
 
+    def _plan_offload(self, pipe: Any) -> tuple[str, str | None]:
+        """Decide, before the weights move, whether the model stays on the device."""
+        import torch
+
+        sizes = [
+            sum(p.numel() * p.element_size() for p in module.parameters())
+            for module in pipe.components.values()
+            if isinstance(module, torch.nn.Module)
+        ]
+        native = int(pipe.unet.config.sample_size) * getattr(pipe, "vae_scale_factor", 8)
+        working = estimate_job_memory(
+            native, native, 1, 7.5, pipe, self.device.bytes_per_value, vae_tiling=True
+        )
+        free = available_memory(self.device.kind, self.device.index)
+        return plan_offload(
+            self.memory_mode, self.device.kind, free, sum(sizes), max(sizes, default=0), working
+        )
+
     def _model_too_big(self, ref: ModelRef) -> OutOfMemory:
         release_memory(self.device)
+        advice = out_of_memory_advice(self.memory_mode, self.device.kind)
         return OutOfMemory(
             f"The model {ref.name} does not fit in the memory of the "
-            f"{self.device.kind.upper()}. Close other programs or choose a smaller model."
+            f"{self.device.kind.upper()}. {advice}"
+        )
+
+    def memory_plan(self, request: GenerationRequest, width: int, height: int) -> MemoryPlan:
+        """The memory savers `request` gets at width x height on the loaded model."""
+        if self._loaded is None:
+            return MemoryPlan(self.memory_mode)
+        pipe = self._loaded.pipe
+        bytes_per_value = self.device.bytes_per_value
+        args = (width, height, request.count, request.guidance, pipe, bytes_per_value)
+        plain = estimate_job_memory(*args, vae_slicing=False, vae_tiling=False)
+        saved = estimate_job_memory(*args, vae_slicing=True, vae_tiling=True)
+        free = available_memory(self.device.kind, self.device.index)
+        return plan_job(
+            self.memory_mode,
+            self.device.kind,
+            free,
+            plain,
+            saved,
+            width * height,
+            request.count,
+            self._loaded.offload,
         )
 
     # -- running ------------------------------------------------------------------------------
@@ -321,12 +395,14 @@ class Engine:
             started = time.perf_counter()
             # Read the init image first: a bad file should not cost a model load.
             init = read_image(request.init_image) if request.init_image else None
+            loras = [(resolve_lora(name, self.models_dir), w) for name, w in request.loras]
             loaded, load_seconds = self._load(request.model, on_notice)
             try:
                 return self._run(
                     loaded,
                     request,
                     init,
+                    loras,
                     on_step,
                     is_cancelled,
                     on_notice,
@@ -339,10 +415,11 @@ class Engine:
             except Exception as exc:
                 if _is_oom(exc):
                     release_memory(self.device)
+                    advice = out_of_memory_advice(self.memory_mode, self.device.kind)
                     raise OutOfMemory(
                         f"Ran out of memory on the {self.device.kind.upper()} while making "
-                        f"{request.count} image(s). Choose a smaller size or fewer images; the "
-                        "model stays loaded for the next try."
+                        f"{request.count} image(s). {advice} The model stays loaded for the "
+                        "next try."
                     ) from exc
                 log.exception("generation failed")
                 raise ImageStudioError(f"The generation failed: {_short(exc)}") from exc
@@ -352,6 +429,7 @@ class Engine:
         loaded: _Loaded,
         request: GenerationRequest,
         init: Any,
+        loras: list[tuple[Path, float]],
         on_step: StepCallback | None,
         is_cancelled: CancelCheck | None,
         on_notice: NoticeCallback | None,
@@ -369,6 +447,7 @@ class Engine:
             if on_notice:
                 on_notice(text)
 
+        loaded.loras.apply(pipe, loras, on_notice)
         init_image = None
         if init is not None:
             init_image, width, height = self._fit_init_image(init, request, notice)
@@ -378,6 +457,14 @@ class Engine:
             width = request.width or native
             height = request.height or native
 
+        plan = self.memory_plan(request, width, height)
+        apply_plan(pipe, plan)
+        if (
+            plan.reasons
+            and plan.mode == "auto"
+            and (plan.attention_slicing or plan.vae_slicing or plan.vae_tiling)
+        ):
+            notice(plan.describe())
         free = available_memory(self.device.kind, self.device.index)
         needed = estimate_job_memory(
             width, height, request.count, request.guidance, pipe, self.device.bytes_per_value

@@ -22,6 +22,8 @@ MAX_GUIDANCE = 30.0
 MAX_COUNT = 16
 MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 20_000
+MAX_LORAS = 8
+MAX_LORA_WEIGHT = 4.0
 
 
 def _is_int(value: object) -> bool:
@@ -70,6 +72,8 @@ class GenerationRequest:
     count: int = 1
     init_image: str | None = None
     strength: float = 0.6
+    # (LoRA name or .safetensors path, weight): applied in order; 1.0 is the LoRA's full effect
+    loras: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.prompt, str):
@@ -131,6 +135,8 @@ class GenerationRequest:
                     "would run; raise the strength or the number of steps."
                 )
 
+        object.__setattr__(self, "loras", _check_loras(self.loras))
+
     @property
     def is_img2img(self) -> bool:
         return self.init_image is not None
@@ -149,6 +155,43 @@ class GenerationRequest:
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)
+
+
+def _check_loras(value: Any) -> tuple[tuple[str, float], ...]:
+    """Normalise the LoRA list ([name, weight] pairs, from JSON too) or refuse it in words."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        raise InvalidRequest("The LoRAs must be a list of (name, weight) pairs.")
+    if len(value) > MAX_LORAS:
+        raise InvalidRequest(f"At most {MAX_LORAS} LoRAs can be used at once; {len(value)} given.")
+    found: list[tuple[str, float]] = []
+    for item in value:
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise InvalidRequest(f"A LoRA must be a name and a weight, not {item!r}.")
+        name, weight = item
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequest("A LoRA has no name: give its name or the path of its file.")
+        if not _is_number(weight) or not -MAX_LORA_WEIGHT <= weight <= MAX_LORA_WEIGHT:
+            raise InvalidRequest(
+                f"The weight of LoRA {name!r} must be a number from {-MAX_LORA_WEIGHT:g} to "
+                f"{MAX_LORA_WEIGHT:g}; {weight!r} was given."
+            )
+        if any(name.strip() == other for other, _ in found):
+            raise InvalidRequest(f"The LoRA {name!r} is listed twice; give it once.")
+        found.append((name.strip(), float(weight)))
+    return tuple(found)
+
+
+def parse_lora(text: str) -> tuple[str, float]:
+    """Parse 'NAME' or 'NAME:WEIGHT' (as typed on the command line) into (name, weight)."""
+    name, sep, weight = text.strip().rpartition(":")
+    if not sep or not name or len(weight) == 0 or "/" in weight or "\\" in weight:
+        return text.strip(), 1.0
+    try:
+        return name, float(weight)
+    except ValueError:
+        return text.strip(), 1.0
 
 
 def parse_size(text: str) -> tuple[int, int]:

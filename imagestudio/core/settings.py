@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from imagestudio.core.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from imagestudio.core.memory import MEMORY_MODES
 from imagestudio.core.paths import AppPaths, app_paths
 from imagestudio.core.requests import BUILTIN_MODEL
 from imagestudio.core.storage import atomic_write_bytes
@@ -35,6 +36,8 @@ class Settings:
     style_vgg_weights: str = ""
     # List (read only) the diffusers models other programs downloaded to the Hugging Face cache;
     # empty hf_cache_dir: where huggingface_hub keeps it (HF_HUB_CACHE, HF_HOME, ~/.cache)
+    # auto: memory savers (slicing, tiling, CPU offload) chosen per job from the free memory
+    memory_mode: str = "auto"
     scan_hf_cache: bool = True
     hf_cache_dir: str = ""
     schema_version: int = SCHEMA_VERSION
@@ -71,6 +74,7 @@ _VALIDATORS = {
     "previews": lambda v: isinstance(v, bool),
     "theme": lambda v: v in THEMES,
     "style_vgg_weights": lambda v: isinstance(v, str),
+    "memory_mode": lambda v: v in MEMORY_MODES,
     "scan_hf_cache": lambda v: isinstance(v, bool),
     "hf_cache_dir": lambda v: isinstance(v, str),
 }

@@ -1,4 +1,4 @@
-"""The settings dialog: folders, device, precision, live previews and theme.
+"""The settings dialog: folders, device, precision, memory, live previews and theme.
 
 The dialog edits a copy: `settings()` returns a new `Settings`, and saving it is the caller's job.
 """
@@ -27,12 +27,20 @@ from PySide6.QtWidgets import (
 )
 
 from imagestudio.core.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from imagestudio.core.memory import MEMORY_MODES
 from imagestudio.core.settings import THEMES, Settings
 
 DEVICE_LABELS = {"auto": "Automatic", "cuda": "CUDA", "mps": "Apple MPS", "cpu": "CPU"}
 PRECISION_LABELS = {"auto": "Automatic", "fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}
+MEMORY_LABELS = {
+    "auto": "Automatic (savers only when needed)",
+    "fast": "Fast (no savers)",
+    "balanced": "Balanced (slicing, tiling)",
+    "low": "Low (also model CPU offload)",
+    "minimum": "Minimum (layer-by-layer offload, slow)",
+}
 THEME_LABELS = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
-DEVICE_NOTE = "Device and precision apply to the next model load."
+DEVICE_NOTE = "Device, precision and memory apply to the next model load."
 
 
 def folder_problem(what: str, text: str) -> str | None:
@@ -131,6 +139,19 @@ class SettingsDialog(QDialog):
             "Automatic uses fp16 on a GPU and fp32 on the CPU. "
             "fp16 and bf16 halve the memory a model needs."
         )
+        self.memory_combo = _combo(MEMORY_LABELS, MEMORY_MODES, settings.memory_mode)
+        self.memory_combo.setToolTip(
+            "How much of the GPU's memory a job may use. Automatic turns on attention and VAE "
+            "slicing, VAE tiling or CPU offload only when a job would not fit otherwise, and "
+            "says why in the status bar. Lower settings fit bigger pictures on smaller GPUs, "
+            "more slowly."
+        )
+        self.hf_cache_check = QCheckBox("List models in the Hugging Face cache (read only)")
+        self.hf_cache_check.setChecked(settings.scan_hf_cache)
+        self.hf_cache_check.setToolTip(
+            "Models that other programs downloaded with huggingface_hub appear in the model "
+            "list and load in place; ImageStudio never changes that folder."
+        )
         self.previews_check = QCheckBox("Show live previews while generating")
         self.previews_check.setChecked(settings.previews)
         self.theme_combo = _combo(THEME_LABELS, THEMES, settings.theme)
@@ -166,7 +187,9 @@ class SettingsDialog(QDialog):
         form.addRow(self._label("&Models folder", self.models_field.line_edit), self.models_field)
         form.addRow("&Device", self.device_combo)
         form.addRow("&Precision", self.precision_combo)
+        form.addRow("Memor&y", self.memory_combo)
         form.addRow("", note)
+        form.addRow("", self.hf_cache_check)
         form.addRow("Live previews", self.previews_check)
         form.addRow("&Theme", self.theme_combo)
 
@@ -190,6 +213,8 @@ class SettingsDialog(QDialog):
             models_dir=self.models_field.text(),
             device=self.device_combo.currentData(),
             precision=self.precision_combo.currentData(),
+            memory_mode=self.memory_combo.currentData(),
+            scan_hf_cache=self.hf_cache_check.isChecked(),
             previews=self.previews_check.isChecked(),
             theme=self.theme_combo.currentData(),
             problems=[],

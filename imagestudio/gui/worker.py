@@ -72,8 +72,15 @@ class GenerationWorker(QObject):
         old = self._settings
         self._settings = settings
         if self._engine is not None and (
-            (old.device, old.precision, old.models_dir)
-            != (settings.device, settings.precision, settings.models_dir)
+            (old.device, old.precision, old.models_dir, old.memory_mode, old.hf_cache_dir)
+            != (
+                settings.device,
+                settings.precision,
+                settings.models_dir,
+                settings.memory_mode,
+                settings.hf_cache_dir,
+            )
+            or old.scan_hf_cache != settings.scan_hf_cache
         ):
             self._engine.unload()
             self._engine = None
@@ -212,6 +219,7 @@ class GenerationWorker(QObject):
                 device_setting=self._settings.device,
                 precision_setting=self._settings.precision,
                 hf_cache=self._settings.resolved_hf_cache(),
+                memory_setting=self._settings.memory_mode,
             )
         if self._history is None:
             from imagestudio.core.history import HistoryStore

@@ -169,10 +169,12 @@ def test_too_large_for_memory_is_refused_before_any_step(engine: Engine, tiny_mo
 def test_memory_estimate_scales_and_check_explains(engine: Engine, tiny_model: Path, cpu) -> None:
     engine.load(str(tiny_model))
     pipe = engine.pipeline
-    small = estimate_job_memory(64, 64, 1, 7.5, pipe, 4)
-    assert estimate_job_memory(128, 128, 1, 7.5, pipe, 4) > 3.9 * small
-    assert estimate_job_memory(64, 64, 2, 7.5, pipe, 4) > 1.9 * small
-    assert estimate_job_memory(64, 64, 1, 7.5, pipe, 2) < small
+    off = {"vae_slicing": False, "vae_tiling": False}  # whatever the last job's plan left on
+    small = estimate_job_memory(64, 64, 1, 7.5, pipe, 4, **off)
+    assert estimate_job_memory(128, 128, 1, 7.5, pipe, 4, **off) > 3.9 * small
+    assert estimate_job_memory(64, 64, 2, 7.5, pipe, 4, **off) > 1.9 * small
+    assert estimate_job_memory(64, 64, 1, 7.5, pipe, 2, **off) < small
+    assert estimate_job_memory(64, 64, 2, 7.5, pipe, 4, vae_slicing=True) < 1.9 * small
     check_memory(small, small * 2, 64, 64, 1, cpu)
     check_memory(small, None, 64, 64, 1, cpu)  # unknown free memory: no refusal
     with pytest.raises(InvalidRequest, match="only 0.0 GiB is free on the CPU"):

@@ -67,7 +67,7 @@ def test_fields_show_the_values_and_defaults(qtbot, custom: Settings) -> None:
     defaults = Settings()
     assert dialog.outputs_field.line_edit.placeholderText() == str(defaults.resolved_outputs_dir())
     assert dialog.models_field.line_edit.placeholderText() == str(defaults.resolved_models_dir())
-    assert DEVICE_NOTE == "Device and precision apply to the next model load."
+    assert DEVICE_NOTE == "Device, precision and memory apply to the next model load."
 
 
 def test_edited_values_come_back(qtbot, tmp_path: Path) -> None:
