@@ -197,6 +197,7 @@ class MainWindow(QMainWindow):
             view_menu.addAction(dock.toggleViewAction())
 
         models_menu = bar.addMenu("&Models")
+        self._action(models_menu, "Manage models…", self.open_models_dialog, "Ctrl+Shift+M")
         self._action(models_menu, "Refresh model list", self.refresh_models)
         self._action(models_menu, "Open models folder", self.open_models_folder)
 
@@ -497,6 +498,7 @@ class MainWindow(QMainWindow):
         library = scan_library(models_dir, self.settings.resolved_hf_cache())
         refs = [entry.ref for entry in library if entry.usable]
         entries = [(entry.label(), entry.name) for entry in library if entry.usable]
+        self.prompt.set_loras_available([e.name for e in library if e.kind == "lora"])
         if not any(ref.builtin for ref in refs):
             entries.append(("Starter (built in, not installed)", BUILTIN_MODEL))
         current = None
@@ -536,6 +538,23 @@ class MainWindow(QMainWindow):
 
     def open_outputs_folder(self) -> None:
         self._open_folder(self.settings.resolved_outputs_dir())
+
+    def open_models_dialog(self) -> None:
+        """The model manager: list, import, convert, download; the picker follows its changes."""
+        from imagestudio.gui.panels.models import ModelsDialog
+
+        dialog = ModelsDialog(self.settings, self)
+        dialog.library_changed.connect(self.refresh_models)
+        dialog.use_model.connect(self._use_model)
+        try:
+            dialog.exec()
+        finally:
+            dialog.shutdown()
+
+    def _use_model(self, name: str) -> None:
+        self.refresh_models()
+        self.prompt.load_model(name)
+        self.tabs.setCurrentIndex(GENERATE_TAB)
 
     def open_models_folder(self) -> None:
         self._open_folder(self.settings.resolved_models_dir())

@@ -484,6 +484,7 @@ def test_keyboard_reachability(panel: PromptPanel) -> None:
         panel.sampler_combo,
         panel.seed_edit,
         panel.count_spin,
+        panel.lora_list.add_button,
         panel.img2img_group,
         panel.generate_button,
     ]
@@ -492,7 +493,7 @@ def test_keyboard_reachability(panel: PromptPanel) -> None:
         assert widget.toolTip() and widget.accessibleName(), widget.objectName()
     assert panel.prompt_edit.tabChangesFocus()
     order = [panel.prompt_edit]
-    while len(order) < 40 and order[-1].nextInFocusChain() is not panel.prompt_edit:
+    while len(order) < 80 and order[-1].nextInFocusChain() is not panel.prompt_edit:
         order.append(order[-1].nextInFocusChain())
     positions = [order.index(w) for w in focusable if w in order]
     assert positions == sorted(positions) and len(positions) == len(focusable)

@@ -6,6 +6,7 @@ the window shows the core's message as is. Nothing here imports torch or diffuse
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -54,6 +55,7 @@ from imagestudio.core.requests import (
 )
 from imagestudio.core.schedulers import canonical_scheduler_name, scheduler_names
 from imagestudio.gui.images import image_path_from_mime, image_suffixes, load_thumbnail
+from imagestudio.gui.panels.loras import LoraList
 
 if TYPE_CHECKING:
     from imagestudio.core.metadata import ImageSettings
@@ -509,6 +511,7 @@ class PromptPanel(QWidget):
         self.count_spin.setAccessibleName("Number of images")
         self.count_spin.setToolTip("How many images to make; each uses the next seed.")
 
+        self.lora_list = LoraList(self)
         self.img2img_group = _ImageGroupBox("Start from an image", self)
         self.img2img_group.setObjectName("img2img_group")
         self.img2img_group.setCheckable(True)
@@ -615,6 +618,7 @@ class PromptPanel(QWidget):
             seed_label.setBuddy(self.seed_edit)
         form.addRow("&Images", self.count_spin)
         layout.addLayout(form)
+        layout.addWidget(self.lora_list)
 
         group_layout = QVBoxLayout(self.img2img_group)
         group_layout.setContentsMargins(6, 6, 6, 6)
@@ -670,6 +674,7 @@ class PromptPanel(QWidget):
             self.random_seed_button,
             self.reuse_seed_button,
             self.count_spin,
+            self.lora_list.add_button,
             self.img2img_group,
             self.choose_image_button,
             self.clear_image_button,
@@ -901,6 +906,7 @@ class PromptPanel(QWidget):
             count=self.count_spin.value(),
             init_image=init_image,
             strength=self._strength(),
+            loras=self.lora_list.loras(),
         )
         if img2img and init_image is None:
             raise InvalidRequest(
@@ -923,6 +929,7 @@ class PromptPanel(QWidget):
         self.image_drop.set_path(request.init_image)
         self.img2img_group.setChecked(request.init_image is not None)
         self._set_strength(request.strength)
+        self.lora_list.set_loras(request.loras)
 
     def load_image_settings(self, settings: ImageSettings) -> None:
         """Fill the form from the settings an image carries (A1111, InvokeAI or ours).
@@ -974,6 +981,14 @@ class PromptPanel(QWidget):
 
     # -- suggestions and status -------------------------------------------------------------
 
+    def load_model(self, name: str) -> None:
+        """Select model `name` in the picker (added to it if it is a path not listed)."""
+        self._select_model(name, add=True)
+
+    def set_loras_available(self, names: list[str]) -> None:
+        """The LoRAs in the library, for the LoRA rows."""
+        self.lora_list.set_available(names)
+
     def set_suggestions(self, prompts: list[str]) -> None:
         """Previous prompts to suggest while typing (latest first)."""
         if self.prompt_edit.suggestions is not None:
@@ -1005,6 +1020,7 @@ class PromptPanel(QWidget):
             "img2img": self.img2img_group.isChecked(),
             "init_image": self.image_drop.path(),
             "strength": self._strength(),
+            "loras": [list(item) for item in self.lora_list.loras()],
         }
 
     def restore_form_state(self, state: dict) -> None:
@@ -1060,3 +1076,8 @@ class PromptPanel(QWidget):
         strength = state.get("strength")
         if _is_number(strength) and 0 < strength <= 1:
             self._set_strength(float(strength))
+        loras = state.get("loras")
+        if isinstance(loras, list):
+            # a hand-edited or old state: keep the form as it is
+            with contextlib.suppress(InvalidRequest):
+                self.lora_list.set_loras(GenerationRequest(prompt="x", loras=loras).loras)
