@@ -175,23 +175,31 @@ def build_random_family(
     dtype = dtype or (torch.float32 if size == "tiny" else torch.float16)
     torch.manual_seed(seed)
     parts: dict[str, Any] = {}
-    for index, text_cfg in enumerate(cfg["text"]):
-        suffix = f"_{index + 1}" if index else ""
-        tok_dir = folder / f"tokenizer{suffix}"
-        vocab_size = _write_tokenizer(tok_dir, size)
-        text_config = CLIPTextConfig(
-            **text_cfg,
-            vocab_size=vocab_size,
-            max_position_embeddings=77,
-            bos_token_id=vocab_size - 2,
-            eos_token_id=vocab_size - 1,
-            pad_token_id=vocab_size - 1,
-        )
-        model_cls: Any = CLIPTextModelWithProjection if index else CLIPTextModel
-        parts[f"text_encoder{suffix}"] = model_cls(text_config).to(dtype)
-        parts[f"tokenizer{suffix}"] = CLIPTokenizer.from_pretrained(tok_dir, local_files_only=True)
-    unet: Any = UNet2DConditionModel(in_channels=4, out_channels=4, **cfg["unet"])
-    vae: Any = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, **cfg["vae"])
+    # Full-size models are made directly in their dtype: SDXL's UNet alone is 10 GB in fp32.
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype if size == "full" else torch.float32)
+    try:
+        for index, text_cfg in enumerate(cfg["text"]):
+            suffix = f"_{index + 1}" if index else ""
+            tok_dir = folder / f"tokenizer{suffix}"
+            vocab_size = _write_tokenizer(tok_dir, size)
+            text_config = CLIPTextConfig(
+                **text_cfg,
+                vocab_size=vocab_size,
+                max_position_embeddings=77,
+                bos_token_id=vocab_size - 2,
+                eos_token_id=vocab_size - 1,
+                pad_token_id=vocab_size - 1,
+            )
+            model_cls: Any = CLIPTextModelWithProjection if index else CLIPTextModel
+            parts[f"text_encoder{suffix}"] = model_cls(text_config).to(dtype)
+            parts[f"tokenizer{suffix}"] = CLIPTokenizer.from_pretrained(
+                tok_dir, local_files_only=True
+            )
+        unet: Any = UNet2DConditionModel(in_channels=4, out_channels=4, **cfg["unet"])
+        vae: Any = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, **cfg["vae"])
+    finally:
+        torch.set_default_dtype(previous)
     parts.update(unet=unet.to(dtype), vae=vae.to(dtype))
     parts["scheduler"] = EulerDiscreteScheduler(
         beta_start=0.00085,
