@@ -648,7 +648,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     import platform
 
-    from imagestudio.core.models import builtin_model_dir, list_models
+    from imagestudio.core.models import FAMILY_LABELS, builtin_model_dir, list_models
     from imagestudio.core.paths import HOME_ENV, app_paths
     from imagestudio.core.schedulers import scheduler_names
     from imagestudio.core.settings import load_settings
@@ -689,8 +689,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     builtin = builtin_model_dir()
     status = "installed" if (builtin / "model_index.json").is_file() else "not installed yet"
     print(f"built-in starter model: {status} ({builtin})")
-    models = list_models(settings.resolved_models_dir(paths))
-    print("models: " + (", ".join(f"{m.name} [{m.family}]" for m in models) or "none found"))
+    models = list_models(settings.resolved_models_dir(paths), settings.resolved_hf_cache())
+    print(
+        "models: "
+        + (", ".join(f"{m.name} [{FAMILY_LABELS[m.family]}]" for m in models) or "none found")
+        + " (imagestudio models list for details)"
+    )
     print("schedulers: " + ", ".join(scheduler_names()))
     for problem in settings.problems:
         print(f"settings warning: {problem}")

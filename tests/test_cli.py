@@ -205,7 +205,7 @@ def test_model_by_name_from_the_models_folder(capsys, tiny_model: Path) -> None:
     code, _, err = run(capsys, "generate", "fox", "--model", "tiny", "--steps", "2")
     assert code == 0, err
     code, out, _ = run(capsys, "info")
-    assert code == 0 and "tiny [unknown]" in out
+    assert code == 0 and "tiny [custom SD-type model]" in out
 
 
 def test_history_commands(capsys, tiny_model: Path) -> None:

@@ -348,9 +348,17 @@ def scan_hf_cache(cache: Path) -> list[ModelEntry]:
                 (p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime
             )
             snapshot = candidates[-1] if candidates else None
-        if snapshot is None or not (snapshot / "model_index.json").is_file():
-            continue  # text encoders, LLMs and other repos that are not pipelines
-        entries.append(describe_folder(snapshot, repo_id, source="hf_cache"))
+        if snapshot is None:
+            continue
+        if (snapshot / "model_index.json").is_file():
+            entries.append(describe_folder(snapshot, repo_id, source="hf_cache"))
+            continue
+        # a repo of single-file checkpoints (hf_hub_download of one .safetensors); text
+        # encoders, LLMs and other repos that are not pipelines are left out
+        for file in sorted(snapshot.glob("*.safetensors")):
+            entry = describe_single_file(file, f"{repo_id}/{file.stem}", source="hf_cache")
+            if entry.info.get("kind") == "checkpoint" and entry.ref.family != "unknown":
+                entries.append(entry)
     return entries
 
 

@@ -190,3 +190,20 @@ def test_import_copies_checks_and_leaves_nothing_half_done(tmp_path: Path, tiny_
     with pytest.raises(KeyboardInterrupt):
         import_model(tiny_model, models, name="interrupted", on_progress=stop)
     assert sorted(p.name for p in models.iterdir()) == ["My model", "loras"]
+
+
+def test_single_file_repos_in_the_hf_cache_are_listed(tmp_path: Path) -> None:
+    from tests.modelfiles import build_random_family, to_single_file
+
+    folder = build_random_family(tmp_path / "f", "sd1", "tiny")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    to_single_file(folder, repo / "dreamy-v2.safetensors", "sd1")
+    save_file(LORA, str(repo / "extra-lora.safetensors"))  # not a checkpoint: left out
+    (repo / "README.md").write_text("model card")
+    cache = tmp_path / "hub"
+    make_hf_cache(cache, "artist/dreamy", repo)
+    [entry] = scan_hf_cache(cache)
+    assert entry.name == "artist/dreamy/dreamy-v2" and entry.ref.layout == "single_file"
+    assert entry.ref.family == "sd1" and entry.usable
+    assert resolve_model("artist/dreamy/dreamy-v2", tmp_path / "models", cache) == entry.ref
