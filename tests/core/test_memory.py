@@ -83,3 +83,33 @@ def test_engine_applies_the_plan_and_says_why(
     )
     balanced.generate(request, previews=False)
     assert balanced.pipeline.vae.use_slicing and not balanced.pipeline.vae.use_tiling
+
+
+def test_out_of_memory_is_a_sentence_and_the_engine_recovers(
+    tiny_model: Path, cpu, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from imagestudio.core import engine as engine_module
+    from imagestudio.core.engine import Engine
+    from imagestudio.core.errors import OutOfMemory
+
+    engine = Engine(device=cpu, models_dir=tmp_path, cache_dir=tmp_path / "cache")
+    request = GenerationRequest(prompt="a fox", model=str(tiny_model), steps=2, seed=1)
+    engine.load(str(tiny_model))
+    released: list[object] = []
+    monkeypatch.setattr(engine_module, "release_memory", released.append)
+    pipe_class = type(engine.pipeline)
+    real_call = pipe_class.__call__
+
+    def exhausted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(pipe_class, "__call__", exhausted)
+    with pytest.raises(OutOfMemory) as caught:
+        engine.generate(request, previews=False)
+    assert "Ran out of memory on the CPU" in str(caught.value)
+    assert "smaller size or fewer images" in str(caught.value)
+    assert "Traceback" not in str(caught.value) and released
+    monkeypatch.setattr(pipe_class, "__call__", real_call)
+    assert engine.generate(request, previews=False).images  # same engine, model still loaded
