@@ -201,18 +201,15 @@ def identify(header: Header) -> Signature:
             "unknown",
             "This is a LoRA, a small add-on for a model; load a model, then apply the LoRA to it.",
         )
-    if header.has_prefix(UNET + "joint_blocks.") or header.has_prefix(UNET + "double_blocks."):
+    newer = ("double_blocks.", "joint_blocks.", "transformer_blocks.")
+    if any(
+        k.startswith(newer) or k.startswith(UNET + newer[0]) or k.startswith(UNET + newer[1])
+        for k in keys
+    ):
         return Signature(
             "checkpoint",
             "unknown",
-            "This is a Stable Diffusion 3 or Flux checkpoint; ImageStudio runs Stable Diffusion "
-            "1.x, 2.x and XL models.",
-        )
-    if any(k.startswith(("double_blocks.", "joint_blocks.", "transformer_blocks.")) for k in keys):
-        return Signature(
-            "unet",
-            "unknown",
-            "This file holds a transformer model of a newer family (Flux, SD3 or similar); "
+            "This is a model of a newer family (Stable Diffusion 3, Flux or similar); "
             "ImageStudio runs Stable Diffusion 1.x, 2.x and XL models.",
         )
     if not header.has_prefix(UNET):

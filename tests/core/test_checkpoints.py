@@ -89,6 +89,11 @@ CASES = {
     ),
     "no-vae": (_unet(768) | _clip("cond_stage_model.transformer."), "sd1", "no VAE"),
     "flux": ({"double_blocks.0.img_attn.qkv.weight": _t(4, 4)}, "unknown", "Flux"),
+    "sd3": (
+        {U + "joint_blocks.0.x_block.attn.qkv.weight": _t(4, 4)},
+        "unknown",
+        "Stable Diffusion 3",
+    ),
 }
 
 
