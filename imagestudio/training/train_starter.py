@@ -1,11 +1,13 @@
 """Train the built-in starter model from scratch on the procedural shapes dataset.
 
-    python -m imagestudio.training.train_starter OUT_DIR [--minutes-vae 8] [--minutes-unet 35]
+    python -m imagestudio.training.train_starter OUT_DIR [--samples 40000] [--unet-steps 6500]
 
 Two stages, both seeded: (1) an AutoencoderKL with a 4x downsampling (64x64 RGB -> 16x16x4),
-trained for colour fidelity (flat colours must survive the round trip); (2) a CLIP text encoder
-and a UNet2DConditionModel trained together on latents precomputed with the frozen VAE, with 10%
-of captions dropped for classifier-free guidance. Each stage runs for a fixed number of steps
+its reconstruction loss weighted towards the shapes' pixels (`object_weights`) so small stars keep
+their points and colours, then checked by reading the evaluation prompts' ground-truth renders
+back through it with the analyzer (`check_vae`, logged); (2) a CLIP text encoder and a
+UNet2DConditionModel trained together on latents precomputed with the frozen VAE, with 10% of
+captions dropped for classifier-free guidance. Each stage runs for a fixed number of steps
 (`--vae-steps`, `--unet-steps`); the `--minutes-*` options only cap the time as a safety net.
 The output is a diffusers folder (fp16 safetensors) plus `training_log.json`.
 """
@@ -105,7 +107,31 @@ def _lr(step: int, total: int, peak: float, warmup: int = 200) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train_vae(images: torch.Tensor, steps: int, minutes: float, batch: int, log: list) -> object:
+def object_weights(x: torch.Tensor, weight: float) -> torch.Tensor:
+    """Per-pixel loss weights: `1 + weight` on the shapes and their edges, 1 on the background,
+    normalised to a mean of 1 per image.
+
+    A small star covers 3% of the picture: with a plain mean over pixels the autoencoder learns
+    the flat background and rounds stars into blobs, with wrong colours (the first VAE read back
+    only 62% of the shapes and 85% of the colours of ground-truth renders). The background is
+    the corner pixel's colour (the renderer keeps shapes off the corners).
+    """
+    background = x[:, :, :1, :1]
+    mask = ((x - background).abs().sum(dim=1, keepdim=True) > 0.05).float()
+    mask = F.max_pool2d(mask, 3, stride=1, padding=1)  # the shape's edge pixels too
+    weights = 1.0 + weight * mask
+    return weights / weights.mean(dim=(2, 3), keepdim=True)
+
+
+def train_vae(
+    images: torch.Tensor,
+    steps: int,
+    minutes: float,
+    batch: int,
+    log: list,
+    object_weight: float = 8.0,
+    kl_weight: float = 1e-5,
+) -> object:
     vae = build_vae()
     opt = torch.optim.AdamW(vae.parameters(), lr=1e-3, weight_decay=0.0)
     started = time.perf_counter()
@@ -118,9 +144,11 @@ def train_vae(images: torch.Tensor, steps: int, minutes: float, batch: int, log:
         posterior = vae.encode(x).latent_dist
         z = posterior.sample(generator=gen)
         recon = vae.decode(z).sample
-        rec = F.l1_loss(recon, x) + F.mse_loss(recon, x)
+        weights = object_weights(x, object_weight)
+        error = recon - x
+        rec = (error.abs() * weights).mean() + (error.square() * weights).mean()
         kl = posterior.kl().mean() / (4 * (SIZE // 4) ** 2)
-        loss = rec + 1e-4 * kl
+        loss = rec + kl_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -139,6 +167,35 @@ def train_vae(images: torch.Tensor, steps: int, minutes: float, batch: int, log:
             break
     vae.eval()
     return vae
+
+
+@torch.no_grad()
+def check_vae(vae) -> dict[str, float]:  # noqa: ANN001
+    """The analyzer's reading of the evaluation prompts' ground-truth renders after a VAE round
+    trip: the ceiling the denoiser can reach, logged so a weak autoencoder shows up at once."""
+    from PIL import Image
+
+    from imagestudio.training.analyze import analyze
+    from imagestudio.training.evaluate_starter import select_cases
+    from imagestudio.training.shapes import single_shape_sample
+
+    cases = select_cases(240, 0)
+    renders = [single_shape_sample(c.colour, c.shape, c.background).render() for c in cases]
+    x = _images_to_tensor(renders)
+    decoded = torch.cat(
+        [
+            vae.decode(vae.encode(x[i : i + 60]).latent_dist.mean).sample
+            for i in range(0, len(x), 60)
+        ]
+    )
+    pixels = ((decoded.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    hits = {"colour": 0, "background": 0, "shape": 0}
+    for case, array in zip(cases, pixels, strict=True):
+        found = analyze(Image.fromarray(array))
+        hits["colour"] += found.colour == case.colour
+        hits["background"] += found.background == case.background
+        hits["shape"] += found.shape == case.shape
+    return {name: round(count / len(cases), 4) for name, count in hits.items()}
 
 
 @torch.no_grad()
@@ -257,9 +314,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--samples", type=int, default=24_000)
-    parser.add_argument("--vae-steps", type=int, default=1500)
+    parser.add_argument("--vae-steps", type=int, default=3000)
     parser.add_argument("--unet-steps", type=int, default=4500)
-    parser.add_argument("--minutes-vae", type=float, default=15)
+    parser.add_argument("--minutes-vae", type=float, default=20)
     parser.add_argument("--minutes-unet", type=float, default=60)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
@@ -268,6 +325,10 @@ def main() -> None:
     parser.add_argument(
         "--min-snr", type=float, default=5.0, help="min-SNR loss weighting gamma (0: off)"
     )
+    parser.add_argument(
+        "--object-weight", type=float, default=8.0, help="extra VAE loss weight on shape pixels"
+    )
+    parser.add_argument("--kl-weight", type=float, default=1e-5, help="VAE KL loss weight")
     parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (denoiser)")
     parser.add_argument(
         "--vae-from",
@@ -312,7 +373,12 @@ def main() -> None:
         latents = encode_all(vae, images) * scaling
         log.append({"vae_from": str(args.vae_from), "vae_scaling_factor": scaling})
     else:
-        vae = train_vae(images, args.vae_steps, args.minutes_vae, 16, log)
+        vae = train_vae(
+            images, args.vae_steps, args.minutes_vae, 16, log, args.object_weight, args.kl_weight
+        )
+        round_trip = check_vae(vae)
+        log.append({"stage": "vae", "round_trip_analyzer": round_trip})
+        print(f"VAE round trip, read back by the analyzer: {round_trip}", flush=True)
         latents = encode_all(vae, images)
         scaling = float(1.0 / latents.std())
         latents = latents * scaling
