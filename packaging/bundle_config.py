@@ -161,6 +161,8 @@ HIDDEN_PACKAGES = [
     "diffusers.pipelines.stable_diffusion",
     "diffusers.pipelines.stable_diffusion_xl",
     "diffusers.pipelines.latent_consistency_models",
+    "diffusers.loaders",  # single-file loading and LoRA (the model library)
+    "peft.tuners.lora",
     "transformers.models.clip",
 ]
 HIDDEN_MODULES = [
