@@ -189,7 +189,7 @@ def write_build_info(target: Path, info: dict[str, str | bool | None], variant: 
 
 def package_linux(bundle: Path, dist: Path, variant: str, appimage: bool) -> Path:
     shutil.copy2(HERE / "linux" / "imagestudio.desktop", bundle / "imagestudio.desktop")
-    shutil.copy2(cfg.ICONS / "imagestudio.png", bundle / "imagestudio.png")
+    shutil.copy2(cfg.ROOT / "resources" / "icons" / "imagestudio.png", bundle / "imagestudio.png")
     installer = bundle / "install-desktop-entry.sh"
     shutil.copy2(HERE / "linux" / "install-desktop-entry.sh", installer)
     installer.chmod(0o755)

@@ -2,7 +2,8 @@
 
     python packaging/make_icons.py [OUT_DIR]     (default: packaging/icons)
 
-Writes imagestudio.png (512 px, Linux .desktop / AppImage), imagestudio.ico (16-256 px, Windows
+Writes imagestudio.png (512 px: the window's icon, Linux .desktop / AppImage; it goes to
+resources/icons unless OUT_DIR is given), imagestudio.ico (16-256 px, Windows
 exe and installer), imagestudio.icns (16-1024 px, macOS .app) and imagestudio.svg (the same
 drawing as vectors, for Linux icon themes). The picture is the starter model's own world: a red
 circle, a yellow triangle and a white star on a blue tile. Deterministic, so rerunning it changes
@@ -103,7 +104,11 @@ def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else Path(__file__).resolve().parent / "icons"
     out.mkdir(parents=True, exist_ok=True)
     master = draw_master()
-    master.resize((512, 512), Image.Resampling.LANCZOS).save(out / "imagestudio.png", optimize=True)
+    # the PNG is the window's icon too, so by default it lives with the app's resources
+    root = Path(__file__).resolve().parent.parent
+    png = out / "imagestudio.png" if argv else root / "resources" / "icons" / "imagestudio.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
+    master.resize((512, 512), Image.Resampling.LANCZOS).save(png, optimize=True)
     master.save(
         out / "imagestudio.ico",
         sizes=[(16, 16), (24, 24), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)],
@@ -111,8 +116,8 @@ def main(argv: list[str]) -> int:
     # Pillow writes every standard .icns size from the 1024 px master.
     master.save(out / "imagestudio.icns")
     (out / "imagestudio.svg").write_text(svg(), encoding="utf-8")
-    for name in ("imagestudio.png", "imagestudio.ico", "imagestudio.icns", "imagestudio.svg"):
-        print(f"{out / name} ({(out / name).stat().st_size // 1024} KiB)")
+    for path in (png, out / "imagestudio.ico", out / "imagestudio.icns", out / "imagestudio.svg"):
+        print(f"{path} ({path.stat().st_size // 1024} KiB)")
     return 0
 
 

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from types import TracebackType
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from imagestudio import __version__
 from imagestudio.core.logs import setup_logging
+from imagestudio.core.paths import resources_dir
 from imagestudio.core.settings import load_settings
 from imagestudio.gui.theme import apply_theme
 
@@ -44,14 +46,23 @@ def _install_exception_hooks(show: Callable[[str], None] | None = None) -> None:
     threading.excepthook = thread_hook
 
 
+def configure_application(app: QApplication) -> None:
+    """Name, version and icon of the application (the icon is every window's too)."""
+    app.setApplicationName("ImageStudio")
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName("ImageStudio")
+    app.setDesktopFileName("imagestudio")  # Wayland matches the window to imagestudio.desktop
+    icon = resources_dir() / "icons" / "imagestudio.png"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+
+
 def run(argv: list[str] | None = None) -> int:
     """Show the main window and run the event loop."""
     started = time.perf_counter()
     setup_logging()
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
-    app.setApplicationName("ImageStudio")
-    app.setApplicationVersion(__version__)
-    app.setOrganizationName("ImageStudio")
+    configure_application(app)
     settings = load_settings()
     apply_theme(app, settings)
 

@@ -19,8 +19,8 @@ mkdir -p "$appdir/usr/lib" "$appdir/usr/share/applications" \
 cp -a "$bundle" "$appdir/usr/lib/imagestudio"
 # The tarball's helpers make no sense inside a read-only AppImage.
 rm -f "$appdir/usr/lib/imagestudio/install-desktop-entry.sh"
-cp "$root/packaging/icons/imagestudio.png" "$appdir/imagestudio.png"
-cp "$root/packaging/icons/imagestudio.png" "$appdir/usr/share/icons/hicolor/512x512/apps/"
+cp "$root/resources/icons/imagestudio.png" "$appdir/imagestudio.png"
+cp "$root/resources/icons/imagestudio.png" "$appdir/usr/share/icons/hicolor/512x512/apps/"
 ln -s imagestudio.png "$appdir/.DirIcon"
 sed -e '/^TryExec=/d' "$root/packaging/linux/imagestudio.desktop" > "$appdir/imagestudio.desktop"
 cp "$appdir/imagestudio.desktop" "$appdir/usr/share/applications/"

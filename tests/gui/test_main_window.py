@@ -234,3 +234,12 @@ def test_theme_setting_switches_the_palette(window: MainWindow) -> None:
         assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 150
     finally:
         window.apply_settings(Settings(device="cpu"))
+
+
+def test_the_app_has_its_icon(qapp) -> None:
+    from imagestudio.gui.app import configure_application
+
+    configure_application(qapp)
+    assert not qapp.windowIcon().isNull()
+    assert qapp.windowIcon().availableSizes() or qapp.windowIcon().pixmap(64, 64).width() == 64
+    assert qapp.desktopFileName() == "imagestudio"
