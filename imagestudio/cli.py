@@ -822,11 +822,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace, models_dir: Path) -> int:
-    from imagestudio.core.downloads import download_model, plan_download
+    from imagestudio.core.downloads import check_target, download_model, plan_download
 
     plan = plan_download(
         args.repo, revision=args.revision, variant=args.variant, filename=args.file, name=args.name
     )
+    check_target(models_dir, plan)
     _say(
         f"downloading {plan.repo_id} ({len(plan.files)} files, {_size(plan.total_bytes)}) "
         f"from {plan.host} into {models_dir / plan.name}"

@@ -1,4 +1,4 @@
-"""`imagestudio models ...`: list, info, import, convert, download (offline here)."""
+"""`imagestudio models ...`: list, info, import, convert, download (from a fake Hub on localhost)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from imagestudio import cli
 from imagestudio.core.paths import app_paths
+from tests.core.test_downloads import hub, hub_server, tiny_files  # noqa: F401 - fixtures
 from tests.modelfiles import build_random_family, to_single_file
 from tests.test_cli import one_error_line, run
 
@@ -104,3 +105,16 @@ def test_generate_with_a_lora_records_it(capsys, tiny_model: Path) -> None:
     assert code == cli.EXIT_MODEL and "No LoRA named 'missing'" in one_error_line(err)
     code, _, err = run(capsys, *args, "--lora", "ink:12")
     assert code == cli.EXIT_BAD_INPUT and "from -4 to 4" in one_error_line(err)
+
+
+def test_download_then_generate_with_it(capsys, hub) -> None:  # noqa: F811 - the fake Hub
+    code, out, err = run(capsys, "models", "download", "test/tiny-sd", "--name", "fetched")
+    assert code == cli.EXIT_OK, err
+    assert "downloading test/tiny-sd" in err and "--model fetched" in err
+    assert Path(out.strip()) == app_paths().models_dir / "fetched"
+    code, out, _ = run(capsys, "models", "list")
+    assert "fetched" in out
+    code, _, err = run(capsys, "generate", "a cat", "--model", "fetched", "--steps", "2")
+    assert code == cli.EXIT_OK, err
+    code, _, err = run(capsys, "models", "download", "test/tiny-sd", "--name", "fetched")
+    assert code != cli.EXIT_OK and "fetched" in one_error_line(err)

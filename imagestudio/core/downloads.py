@@ -440,6 +440,11 @@ def discard_partial_download(models_dir: Path, name: str) -> None:
     _marker(partial).unlink(missing_ok=True)
 
 
+def check_target(models_dir: Path, plan: DownloadPlan) -> None:
+    """Refuse, before any transfer, a download whose folder already exists in the library."""
+    _refuse_existing(Path(models_dir) / plan.name, plan)
+
+
 def _refuse_existing(target: Path, plan: DownloadPlan) -> None:
     if target.exists():
         raise ModelError(
