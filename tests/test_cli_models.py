@@ -1,4 +1,4 @@
-"""`imagestudio models ...`: list, info, import, convert, download (from a fake Hub on localhost)."""
+"""`imagestudio models ...`: list, info, import, convert, and download from a fake local Hub."""
 
 from __future__ import annotations
 
