@@ -1,6 +1,8 @@
 """Train the built-in starter model from scratch on the procedural shapes dataset.
 
-    python -m imagestudio.training.train_starter OUT_DIR [--samples 40000] [--unet-steps 6500]
+    python -m imagestudio.training.train_starter OUT_DIR [--threads 2]
+
+(the defaults are the shipped model's recipe; see resources/models/starter/README.md)
 
 Two stages, both seeded: (1) an AutoencoderKL with a 4x downsampling (64x64 RGB -> 16x16x4),
 its reconstruction loss weighted towards the shapes' pixels (`object_weights`) so small stars keep
@@ -313,11 +315,11 @@ def save_pipeline(out: Path, vae, unet, text_encoder, scaling: float, log: list)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--samples", type=int, default=24_000)
+    parser.add_argument("--samples", type=int, default=40_000)
     parser.add_argument("--vae-steps", type=int, default=3000)
-    parser.add_argument("--unet-steps", type=int, default=4500)
+    parser.add_argument("--unet-steps", type=int, default=6500)
     parser.add_argument("--minutes-vae", type=float, default=20)
-    parser.add_argument("--minutes-unet", type=float, default=60)
+    parser.add_argument("--minutes-unet", type=float, default=75)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -329,7 +331,7 @@ def main() -> None:
         "--object-weight", type=float, default=8.0, help="extra VAE loss weight on shape pixels"
     )
     parser.add_argument("--kl-weight", type=float, default=1e-5, help="VAE KL loss weight")
-    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (denoiser)")
+    parser.add_argument("--lr", type=float, default=6e-4, help="peak learning rate (denoiser)")
     parser.add_argument(
         "--vae-from",
         type=Path,

@@ -47,8 +47,8 @@ PROMPTS = [
 
 def test_the_text_steers_the_picture(starter_engine: Engine) -> None:
     """Background, object colour and shape follow the words. The full evaluation (240 prompts)
-    reads 100% of backgrounds, 87.5% of colours and 61% of shapes as asked; these 12 images
-    (9 colours and 9 shapes right, stars the weak spot) are held a little below that, far above
+    reads 100% of backgrounds and colours and 99.6% of shapes as asked; these 12 images (12/12
+    on each count when the model shipped) may miss one of each before the test fails, far above
     chance (1 in 9 colours, 1 in 4 shapes)."""
     backgrounds = colours = shapes = total = 0
     for prompt, colour, background, shape in PROMPTS:
@@ -62,5 +62,5 @@ def test_the_text_steers_the_picture(starter_engine: Engine) -> None:
         shapes += sum(a.shape == shape for a in found)
         total += len(found)
     assert backgrounds >= total - 1
-    assert colours >= 8
-    assert shapes >= 7
+    assert colours >= total - 1
+    assert shapes >= total - 1
