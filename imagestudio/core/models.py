@@ -252,6 +252,18 @@ def _folder_detail(folder: Path) -> str:
     return ""
 
 
+# The picture size each family was trained at (a single file does not say; its configs do).
+FAMILY_NATIVE_SIZE = {"sd1": 512, "sd2": 768, "sdxl": 1024}
+
+
+def _folder_native_size(folder: Path) -> int | None:
+    unet = _read_json(folder / "unet" / "config.json")
+    vae = _read_json(folder / "vae" / "config.json")
+    sample = unet.get("sample_size")
+    levels = len(vae.get("block_out_channels", ())) or 4
+    return int(sample) * 2 ** (levels - 1) if isinstance(sample, int) else None
+
+
 def describe_folder(folder: Path, name: str, source: str = "library") -> ModelEntry:
     builtin = source == "builtin"
     variant = folder_variant(folder)
@@ -262,6 +274,7 @@ def describe_folder(folder: Path, name: str, source: str = "library") -> ModelEn
         precision=_folder_precision(folder, variant),
         problem=_folder_problem(folder),
         detail=_folder_detail(folder),
+        info={"native_size": _folder_native_size(folder)},
     )
 
 
@@ -279,7 +292,11 @@ def describe_single_file(path: Path, name: str, source: str = "library") -> Mode
     kind = "lora" if signature.kind == "lora" else "model"
     problem = None if kind == "lora" else signature.problem
     precision = header.precision() if header else "unknown"
-    info: dict[str, Any] = {"dims": dict(signature.dims), "kind": signature.kind}
+    info: dict[str, Any] = {
+        "dims": dict(signature.dims),
+        "kind": signature.kind,
+        "native_size": FAMILY_NATIVE_SIZE.get(signature.family),
+    }
     return ModelEntry(ref, size, precision, kind, problem, signature.variant, info)
 
 

@@ -499,6 +499,9 @@ class MainWindow(QMainWindow):
         refs = [entry.ref for entry in library if entry.usable]
         entries = [(entry.label(), entry.name) for entry in library if entry.usable]
         self.prompt.set_loras_available([e.name for e in library if e.kind == "lora"])
+        self.prompt.set_native_sizes(
+            {e.name: e.info["native_size"] for e in library if e.info.get("native_size")}
+        )
         if not any(ref.builtin for ref in refs):
             entries.append(("Starter (built in, not installed)", BUILTIN_MODEL))
         current = None

@@ -657,3 +657,16 @@ def test_panel_claims_only_its_own_keys_from_shortcuts(panel: PromptPanel) -> No
     ours.ignore()
     QApplication.sendEvent(panel, ours)
     assert ours.isAccepted()
+
+
+def test_model_default_shows_the_models_native_size(panel: PromptPanel) -> None:
+    panel.set_native_sizes({"starter": 64, "tiny": 1024})
+    panel._select_model("starter", add=False)
+    assert (panel.width_spin.value(), panel.height_spin.value()) == (64, 64)
+    assert not panel.width_spin.isEnabled()
+    panel._select_model("tiny", add=False)
+    assert (panel.width_spin.value(), panel.height_spin.value()) == (1024, 1024)
+    panel.prompt_edit.setPlainText("a fox")
+    assert panel.build_request().width is None  # still "the model's own size"
+    panel.set_models(list(MODELS), "starter")  # a refresh of the list keeps it right
+    assert panel.width_spin.value() == 64

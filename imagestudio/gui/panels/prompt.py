@@ -383,6 +383,7 @@ class PromptPanel(QWidget):
         self._extra_models: list[tuple[str, str]] = []
         self._chosen_model = ""
         self._last_seed: int | None = None
+        self._native_sizes: dict[str, int] = {}  # model name -> native picture size
         self._build_widgets()
         self._build_layout()
         self._connect()
@@ -650,6 +651,7 @@ class PromptPanel(QWidget):
         self.generate_button.clicked.connect(self._request_generate)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.model_combo.currentIndexChanged.connect(self._remember_model)
+        self.model_combo.currentIndexChanged.connect(self._on_size_changed)
         self.model_combo.activated.connect(self._on_model_activated)
         self.size_combo.currentIndexChanged.connect(self._on_size_changed)
         self.random_seed_button.clicked.connect(self.seed_edit.clear)
@@ -763,6 +765,7 @@ class PromptPanel(QWidget):
         finally:
             combo.blockSignals(False)
         self._remember_model()
+        self._on_size_changed()
 
     def _model_index(self, value: str) -> int:
         for index in range(self.model_combo.count()):
@@ -816,6 +819,10 @@ class PromptPanel(QWidget):
             if key == _size_key(width, height):
                 self.width_spin.setValue(width)
                 self.height_spin.setValue(height)
+        native = self._native_sizes.get(self._model_value())
+        if key == SIZE_DEFAULT and native:
+            self.width_spin.setValue(native)
+            self.height_spin.setValue(native)
 
     def _size(self) -> tuple[int | None, int | None]:
         key = self.size_combo.currentData()
@@ -985,6 +992,11 @@ class PromptPanel(QWidget):
         """Select model `name` in the picker (added to it if it is a path not listed)."""
         self._select_model(name, add=True)
 
+    def set_native_sizes(self, sizes: dict[str, int]) -> None:
+        """Each model's native picture size, shown greyed while the size is "Model default"."""
+        self._native_sizes = dict(sizes)
+        self._on_size_changed()
+
     def set_loras_available(self, names: list[str]) -> None:
         """The LoRAs in the library, for the LoRA rows."""
         self.lora_list.set_available(names)
@@ -1076,6 +1088,7 @@ class PromptPanel(QWidget):
         strength = state.get("strength")
         if _is_number(strength) and 0 < strength <= 1:
             self._set_strength(float(strength))
+        self._on_size_changed()  # "Model default" shows the restored model's size
         loras = state.get("loras")
         if isinstance(loras, list):
             # a hand-edited or old state: keep the form as it is
