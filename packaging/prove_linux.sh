@@ -10,7 +10,7 @@
 # that is allowed. It checks: the contents (resources in, dev tools out), `info`, the window
 # (offscreen, and under Xvfb when installed: shows, stays up, closes with exit 0, ends on
 # SIGTERM), `generate` with the starter model (PNG 64x64 with `parameters` and `imagestudio`
-# chunks), `stylize` in fast and quality mode, the history, a first launch without
+# chunks), `stylize` in fast and quality mode, a LoRA, a pickle conversion, the history, a first launch without
 # IMAGESTUDIO_HOME (files land in the XDG folders), and that nothing inside the bundle changed.
 # Takes 15-30 minutes on 2 cores (mostly the build). Log: build/prove_linux.log.
 set -euo pipefail
@@ -220,6 +220,42 @@ for path in sys.argv[1:]:
     print(f"ok: {path}: {image.size[0]}x{image.size[1]} PNG with parameters and imagestudio chunks")
 EOF
 ok "stylize: fast ${style_fast} s, quality (4 iterations, 64 px) ${style_quality} s"
+
+step "model library: a LoRA, a pickle conversion, the list"
+# Made with the development Python: a LoRA for the starter's UNet (kohya keys) and a pickle
+# checkpoint; the bundle must apply the one (peft, diffusers.loaders) and convert the other.
+"$python" - "$work/x" <<'EOF'
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, ".")
+from imagestudio.core.models import builtin_model_dir  # noqa: E402
+from tests.core.test_lora import write_lora  # noqa: E402
+
+out = Path(sys.argv[1])
+write_lora(out / "ink.safetensors", builtin_model_dir(), "kohya")
+torch.save({"state_dict": {"w": torch.ones(3)}}, out / "old.ckpt")
+EOF
+chmod a+r "$work/x/ink.safetensors" "$work/x/old.ckpt"
+run "$export_home" "$exe" generate "a red circle on a blue background" --seed 7 \
+  --lora "$work/x/ink.safetensors:0.8" --output "$work/x/lora.png"
+"$python" - "$work/x/lora.png" <<'EOF'
+import json
+import sys
+
+from PIL import Image
+
+request = json.loads(Image.open(sys.argv[1]).text["imagestudio"])
+assert request["loras"][0][1] == 0.8, request["loras"]
+print(f"ok: LoRA recorded: {request['loras']}")
+EOF
+run "$export_home" "$exe" models convert "$work/x/old.ckpt" --output "$work/x/old.safetensors"
+[ -s "$work/x/old.safetensors" ] || fail "models convert wrote nothing"
+run "$export_home" "$exe" models list | tee "$work/models.txt"
+grep -q starter "$work/models.txt" || fail "models list does not show the starter model"
+ok "LoRA applied and recorded, pickle converted, models listed"
 
 step "history"
 run "$export_home" "$exe" history list | tee "$work/history.txt"
