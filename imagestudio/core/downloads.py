@@ -360,35 +360,21 @@ def download_model(
     *,
     on_progress: ProgressCallback | None = None,
     is_cancelled: CancelCheck | None = None,
-    revision: str = "main",
-    endpoint: str | None = None,
-    token: str | None = None,
-    variant: str | None = None,
-    filename: str | None = None,
-    name: str | None = None,
-    timeout: float = TIMEOUT_S,
     chunk_size: int = CHUNK_SIZE,
+    **plan_options: Any,
 ) -> Path:
     """Download a model into `models_dir/<plan.name>` and return that folder.
 
     `on_progress(done_bytes, total_bytes, current_file)` is called at most about ten times a
     second and once at the end. `is_cancelled()` is checked between chunks; when it returns True
     `JobCancelled` is raised and the partial files stay, so calling again resumes. A repo id is
-    planned first with `plan_download` (the other keyword arguments are for that).
+    planned first with `plan_download(repo_id, **plan_options)`.
     """
     if isinstance(plan_or_repo_id, DownloadPlan):
         plan = plan_or_repo_id
     else:
-        plan = plan_download(
-            plan_or_repo_id,
-            revision=revision,
-            endpoint=endpoint,
-            token=token,
-            variant=variant,
-            filename=filename,
-            name=name,
-            timeout=timeout,
-        )
+        plan = plan_download(plan_or_repo_id, **plan_options)
+    timeout = float(plan_options.get("timeout", TIMEOUT_S))
     models_dir = Path(models_dir)
     target = models_dir / plan.name
     _refuse_existing(target, plan)
@@ -402,7 +388,7 @@ def download_model(
     _check_free_space(partial, plan)
 
     progress = _Progress(plan.total_bytes, on_progress)
-    auth = _token(token)
+    auth = _token(plan_options.get("token"))
     for path, size in plan.files:
         dest = partial / local_path(plan, path)
         if dest.is_file() and (size == 0 or dest.stat().st_size == size):
