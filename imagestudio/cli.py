@@ -288,6 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mc.add_argument("path", help="a pickle file, or a diffusers folder with .bin weights")
     mc.add_argument("--output", default=None, metavar="FILE", help="where to write (a file)")
+    ms = msub.add_parser(
+        "set",
+        help="per-model choices the files cannot tell (what an SD 2.x single file predicts)",
+    )
+    ms.add_argument("model", metavar="NAME_OR_PATH")
+    ms.add_argument(
+        "--prediction",
+        required=True,
+        choices=("epsilon", "v_prediction", "auto"),
+        help="epsilon for SD 2.x base-512 and SD-Turbo files, v_prediction for SD 2.x 768; "
+        "auto forgets the choice",
+    )
     md = msub.add_parser(
         "download",
         help="download a model from the Hugging Face Hub into the models folder (uses the network)",
@@ -449,6 +461,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         precision_setting=settings.precision,
         hf_cache=settings.resolved_hf_cache(),
         memory_setting=settings.memory_mode,
+        prediction_overrides=settings.model_prediction,
     )
     cancel = threading.Event()
     bar = ProgressBar(sys.stderr)
@@ -785,6 +798,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(f"precision: {entry.precision}")
         for key, value in sorted(entry.info.get("dims", {}).items()):
             print(f"  {key}: {value}")
+        chosen = settings.model_prediction.get(entry.name)
+        if chosen:
+            print(f"prediction: {chosen} (set with imagestudio models set)")
+        elif entry.ref.layout == "single_file" and entry.ref.family == "sd2":
+            print(
+                "prediction: v_prediction, assumed (the file does not say; for SD 2.x base or "
+                "SD-Turbo files: imagestudio models set NAME --prediction epsilon)"
+            )
         if entry.problem:
             print(f"cannot load: {entry.problem}")
             return EXIT_MODEL
@@ -818,6 +839,20 @@ def _cmd_models(args: argparse.Namespace) -> int:
         return EXIT_OK
     if action == "download":
         return _download(args, models_dir)
+    if action == "set":
+        from imagestudio.core.models import resolve_model
+        from imagestudio.core.settings import save_settings
+
+        ref = resolve_model(args.model, models_dir, settings.resolved_hf_cache())
+        choices = dict(settings.model_prediction)
+        if args.prediction == "auto":
+            choices.pop(ref.name, None)
+        else:
+            choices[ref.name] = args.prediction
+        settings.model_prediction = choices
+        save_settings(settings)
+        _say(f"{ref.name}: prediction {args.prediction} (applies from the next load)")
+        return EXIT_OK
     raise InvalidRequest(f"Unknown models action {action!r}.")
 
 

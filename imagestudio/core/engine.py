@@ -107,7 +107,7 @@ class GenerationResult:
 
 @dataclass
 class _Loaded:
-    key: tuple[str, ...]
+    key: tuple[str | None, ...]
     ref: ModelRef
     pipe: Any
     base_scheduler_class: Any
@@ -207,9 +207,12 @@ class Engine:
         precision_setting: str | None = None,
         hf_cache: Path | None = None,
         memory_setting: str | None = None,
+        prediction_overrides: dict[str, str] | None = None,
     ) -> None:
         self._device = device
         self.memory_mode = memory_setting if memory_setting in MEMORY_MODES else "auto"
+        # model name or path -> "epsilon" | "v_prediction", for models whose files do not say
+        self.prediction_overrides = dict(prediction_overrides or {})
         self._device_setting = device_setting
         self._precision_setting = precision_setting
         self.models_dir = models_dir or app_paths().models_dir
@@ -252,7 +255,10 @@ class Engine:
     def _load(self, model: str, on_notice: NoticeCallback | None) -> tuple[_Loaded, float]:
         ref = resolve_model(model, self.models_dir, self.hf_cache)
         device = self.device
-        key = (str(ref.path), device.torch_device, device.precision, self.memory_mode)
+        prediction = self.prediction_overrides.get(ref.name) or self.prediction_overrides.get(
+            str(ref.path)
+        )
+        key = (str(ref.path), device.torch_device, device.precision, self.memory_mode, prediction)
         if self._loaded is not None and self._loaded.key == key:
             return self._loaded, 0.0
         self._unload()
@@ -265,7 +271,7 @@ class Engine:
         try:
             if ref.layout == "single_file":
                 pipe = load_single_file(
-                    ref.path, ref.family, torch_dtype(device.precision), self.cache_dir
+                    ref.path, ref.family, torch_dtype(device.precision), self.cache_dir, prediction
                 )
             else:
                 pipe = DiffusionPipeline.from_pretrained(
@@ -317,7 +323,8 @@ class Engine:
             ref=ref,
             pipe=pipe,
             base_scheduler_class=type(pipe.scheduler),
-            base_scheduler_config=dict(pipe.scheduler.config),
+            base_scheduler_config=dict(pipe.scheduler.config)
+            | ({"prediction_type": prediction} if prediction else {}),
             previews=mapper,
             offload=offload,
         )

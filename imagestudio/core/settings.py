@@ -16,6 +16,7 @@ from imagestudio.core.devices import DEVICE_CHOICES, PRECISION_CHOICES
 from imagestudio.core.memory import MEMORY_MODES
 from imagestudio.core.paths import AppPaths, app_paths
 from imagestudio.core.requests import BUILTIN_MODEL
+from imagestudio.core.singlefile import PREDICTIONS
 from imagestudio.core.storage import atomic_write_bytes
 
 SCHEMA_VERSION = 1
@@ -38,6 +39,9 @@ class Settings:
     # empty hf_cache_dir: where huggingface_hub keeps it (HF_HUB_CACHE, HF_HOME, ~/.cache)
     # auto: memory savers (slicing, tiling, CPU offload) chosen per job from the free memory
     memory_mode: str = "auto"
+    # model name (or path) -> "epsilon" | "v_prediction": for SD 2.x single files, which do not
+    # say which they are (they are taken as v-prediction, SD 2.1-768)
+    model_prediction: dict[str, str] = field(default_factory=dict)
     scan_hf_cache: bool = True
     hf_cache_dir: str = ""
     schema_version: int = SCHEMA_VERSION
@@ -75,6 +79,9 @@ _VALIDATORS = {
     "theme": lambda v: v in THEMES,
     "style_vgg_weights": lambda v: isinstance(v, str),
     "memory_mode": lambda v: v in MEMORY_MODES,
+    "model_prediction": lambda v: (
+        isinstance(v, dict) and all(isinstance(k, str) and p in PREDICTIONS for k, p in v.items())
+    ),
     "scan_hf_cache": lambda v: isinstance(v, bool),
     "hf_cache_dir": lambda v: isinstance(v, str),
 }

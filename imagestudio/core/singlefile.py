@@ -33,6 +33,9 @@ from imagestudio.core.errors import ModelError
 from imagestudio.core.paths import resources_dir
 
 FAMILIES = ("sd1", "sd2", "sdxl")
+# What a model was trained to predict. A single file does not say: SD 2.x files are taken as
+# v-prediction (2.1-768), which the `model_prediction` setting can override per model.
+PREDICTIONS = ("epsilon", "v_prediction")
 CONFIG_VERSION = 1
 CLIP_VOCAB = 49408  # bump when the fitting below changes, so cached folders are rebuilt
 
@@ -277,7 +280,9 @@ def config_folder(path: Path, cache_dir: Path, prediction: str | None = None) ->
     return folder, signature.family
 
 
-def load_single_file(path: Path, family: str, dtype: Any, cache_dir: Path) -> Any:
+def load_single_file(
+    path: Path, family: str, dtype: Any, cache_dir: Path, prediction: str | None = None
+) -> Any:
     """A text-to-image pipeline from one checkpoint file, without touching the network.
 
     `config` must be a local folder (a str): then diffusers reads every shape and the scheduler
@@ -286,7 +291,7 @@ def load_single_file(path: Path, family: str, dtype: Any, cache_dir: Path) -> An
     """
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    config, detected = config_folder(path, cache_dir)
+    config, detected = config_folder(path, cache_dir, prediction)
     pipeline_class = StableDiffusionXLPipeline if detected == "sdxl" else StableDiffusionPipeline
     extra: dict[str, Any] = {}
     if detected != "sdxl":

@@ -81,6 +81,7 @@ class GenerationWorker(QObject):
                 settings.hf_cache_dir,
             )
             or old.scan_hf_cache != settings.scan_hf_cache
+            or old.model_prediction != settings.model_prediction
         ):
             self._engine.unload()
             self._engine = None
@@ -220,6 +221,7 @@ class GenerationWorker(QObject):
                 precision_setting=self._settings.precision,
                 hf_cache=self._settings.resolved_hf_cache(),
                 memory_setting=self._settings.memory_mode,
+                prediction_overrides=self._settings.model_prediction,
             )
         if self._history is None:
             from imagestudio.core.history import HistoryStore

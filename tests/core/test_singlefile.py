@@ -206,3 +206,46 @@ def test_shipped_configs_describe_the_published_models(family: str, counts: dict
             )
     found = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
     assert found == counts
+
+
+def test_sd2_prediction_is_assumed_and_can_be_overridden(tiny_files, tmp_path: Path, cpu) -> None:
+    from imagestudio.core.engine import Engine
+
+    _, file = tiny_files["sd2"]
+    request = GenerationRequest(prompt="a fox", model="sd2", steps=1, seed=1, width=64, height=64)
+    engine = Engine(device=cpu, models_dir=file.parent, cache_dir=tmp_path / "cache")
+    engine.generate(request, previews=False)
+    assert engine.pipeline.scheduler.config.prediction_type == "v_prediction"
+    fixed = Engine(
+        device=cpu,
+        models_dir=file.parent,
+        cache_dir=tmp_path / "cache",
+        prediction_overrides={"sd2": "epsilon"},
+    )
+    fixed.generate(request, previews=False)
+    assert fixed.pipeline.scheduler.config.prediction_type == "epsilon"
+    # a scheduler chosen by the user keeps the model's prediction type too
+    fixed.generate(request.replace(scheduler="DPM++ 2M"), previews=False)
+    assert fixed.pipeline.scheduler.config.prediction_type == "epsilon"
+
+
+def test_models_set_prediction_through_the_cli(tiny_files, capsys) -> None:
+    import shutil
+
+    from imagestudio import cli
+    from imagestudio.core.paths import app_paths
+    from imagestudio.core.settings import load_settings
+
+    _, file = tiny_files["sd2"]
+    models = app_paths().models_dir
+    models.mkdir(parents=True)
+    shutil.copy(file, models / "sd2.safetensors")
+    assert cli.main(["models", "info", "sd2"]) == 0
+    assert "v_prediction, assumed" in capsys.readouterr().out
+    assert cli.main(["models", "set", "sd2", "--prediction", "epsilon"]) == 0
+    assert load_settings().model_prediction == {"sd2": "epsilon"}
+    assert cli.main(["models", "info", "sd2"]) == 0
+    assert "prediction: epsilon (set with" in capsys.readouterr().out
+    assert cli.main(["models", "set", "sd2", "--prediction", "auto"]) == 0
+    assert load_settings().model_prediction == {}
+    assert cli.main(["models", "set", "nope", "--prediction", "epsilon"]) == cli.EXIT_MODEL
