@@ -133,7 +133,7 @@ class LoraSet:
 
     def _forget_partial(self, pipe: Any, adapter: str) -> None:
         try:
-            pipe.delete_adapters(adapter)
+            self._delete(pipe, adapter)
         except Exception:  # noqa: BLE001 - nothing was loaded under that name
             log.debug("no partial adapter %s to remove", adapter)
         self.loaded.pop(adapter, None)
