@@ -115,6 +115,8 @@ class LoraSet:
             with warnings.catch_warnings():
                 # PEFT warns that a model holds several adapters: that is the point here
                 warnings.filterwarnings("ignore", message=".*peft_config.*", category=UserWarning)
+                # and, when a load fails half-way, that diffusers removed the partial adapter
+                warnings.filterwarnings("ignore", message=".*was active which is now deleted.*")
                 pipe.load_lora_weights(str(path), adapter_name=adapter)
         except ModelError:
             raise
