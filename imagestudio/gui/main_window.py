@@ -549,6 +549,7 @@ class MainWindow(QMainWindow):
         dialog = ModelsDialog(self.settings, self)
         dialog.library_changed.connect(self.refresh_models)
         dialog.use_model.connect(self._use_model)
+        dialog.settings_edited.connect(self.apply_settings)
         try:
             dialog.exec()
         finally:

@@ -344,3 +344,30 @@ def test_sizes_read_like_a_file_manager() -> None:
     assert format_size(820_000) == "820 KB"
     assert format_size(48_240_000) == "48.2 MB"
     assert format_size(6_938_000_000) == "6.94 GB"
+
+
+def test_an_sd2_single_file_can_be_told_what_it_predicts(qtbot, models_dir: Path) -> None:
+    import torch
+
+    from tests.modelfiles import build_random_family, to_single_file
+
+    folder = build_random_family(models_dir.parent / "sd2-folder", "sd2", "tiny")
+    to_single_file(folder, models_dir / "old-sd2.safetensors", "sd2", torch.float16)
+    folder1 = build_random_family(models_dir.parent / "sd1-folder", "sd1", "tiny")
+    to_single_file(folder1, models_dir / "plain.safetensors", "sd1", torch.float16)
+    dlg = ModelsDialog(Settings())
+    qtbot.addWidget(dlg)
+    dlg.show()
+    edited: list[Settings] = []
+    dlg.settings_edited.connect(edited.append)
+    assert dlg.select("plain") and dlg.prediction_row.isHidden()
+    assert dlg.select("old-sd2") and not dlg.prediction_row.isHidden()
+    assert dlg.prediction_combo.currentData() == ""  # assumed, not chosen
+    dlg.prediction_combo.setCurrentIndex(dlg.prediction_combo.findData("epsilon"))
+    dlg.prediction_combo.activated.emit(dlg.prediction_combo.currentIndex())
+    assert edited and edited[-1].model_prediction == {"old-sd2": "epsilon"}
+    dlg.select("plain")
+    dlg.select("old-sd2")
+    assert dlg.prediction_combo.currentData() == "epsilon"  # the choice is shown again
+    dlg.set_prediction("old-sd2", "")
+    assert edited[-1].model_prediction == {}

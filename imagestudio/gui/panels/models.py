@@ -10,6 +10,7 @@ worker is busy copying. The download form is the only part of ImageStudio that u
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -75,6 +76,13 @@ CONVERTING_FOLDER = ".converting"
 _BAR_STEPS = 1000  # QProgressBar holds 32-bit ints; byte counts of big models do not fit
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _NAME_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+PREDICTION_CHOICES = (
+    ("Assumed: v-prediction (SD 2.x 768)", ""),
+    ("v-prediction (SD 2.x 768)", "v_prediction"),
+    ("epsilon (SD 2.x base 512, SD-Turbo)", "epsilon"),
+)
 
 
 def format_size(count: int) -> str:
@@ -300,6 +308,8 @@ class ModelsDialog(QDialog):
 
     library_changed = Signal()
     use_model = Signal(str)  # the entry name of a loadable model
+    # the dialog changed a per-model setting (what an SD 2.x single file predicts): save it
+    settings_edited = Signal(object)  # Settings
     _start_task = Signal(object)
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
@@ -388,6 +398,26 @@ class ModelsDialog(QDialog):
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.details.setMinimumHeight(self.fontMetrics().lineSpacing() * 3)
+        # What an SD 2.x single file predicts is not in the file: the artist may have to say.
+        self.prediction_combo = QComboBox()
+        self.prediction_combo.setAccessibleName("Prediction type")
+        for label, value in PREDICTION_CHOICES:
+            self.prediction_combo.addItem(label, value)
+        self.prediction_combo.setToolTip(
+            "SD 2.x checkpoints come in two kinds the file does not name: 768-px models predict "
+            "v (v-prediction), 512-px base models and SD-Turbo predict noise (epsilon). Wrong "
+            "pictures (grey mush, burnt colours) mean the other choice."
+        )
+        self.prediction_combo.activated.connect(self._prediction_chosen)
+        self.prediction_row = QWidget()
+        prediction_layout = QHBoxLayout(self.prediction_row)
+        prediction_layout.setContentsMargins(0, 0, 0, 0)
+        prediction_caption = QLabel("&Prediction")
+        prediction_caption.setBuddy(self.prediction_combo)
+        prediction_layout.addWidget(prediction_caption)
+        prediction_layout.addWidget(self.prediction_combo)
+        prediction_layout.addStretch(1)
+        self.prediction_row.hide()
 
         self._build_download_form()
 
@@ -449,6 +479,7 @@ class ModelsDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.empty_label)
         layout.addWidget(self.details)
+        layout.addWidget(self.prediction_row)
         layout.addWidget(self.task_row)
         layout.addWidget(self.message_row)
         layout.addLayout(bottom)
@@ -591,6 +622,7 @@ class ModelsDialog(QDialog):
         entry = self.selected_entry()
         self.use_button.setEnabled(entry is not None and entry.usable)
         if entry is None:
+            self.prediction_row.hide()
             count = len(self._entries)
             usable = sum(e.usable for e in self._entries.values())
             self.details.setText(
@@ -599,6 +631,7 @@ class ModelsDialog(QDialog):
                 else ""
             )
             return
+        self._show_prediction(entry)
         lines = [f"{entry.name}  ·  {kind_text(entry)}  ·  {format_size(entry.size_bytes)}"]
         lines.append(str(entry.ref.path))
         if entry.problem:
@@ -608,6 +641,31 @@ class ModelsDialog(QDialog):
         else:
             lines.append("Ready: double-click it or press Use model to generate with it.")
         self.details.setText("\n".join(lines))
+
+    def _show_prediction(self, entry: ModelEntry) -> None:
+        """The prediction choice, for the SD 2.x single files whose kind the file does not say."""
+        shown = entry.ref.layout == "single_file" and entry.ref.family == "sd2"
+        self.prediction_row.setVisible(shown and entry.usable)
+        if shown:
+            chosen = self._settings.model_prediction.get(entry.name, "")
+            self.prediction_combo.setCurrentIndex(max(0, self.prediction_combo.findData(chosen)))
+
+    def set_prediction(self, name: str, value: str) -> None:
+        """Remember what model `name` predicts ("" forgets it) and hand the settings on."""
+        choices = dict(self._settings.model_prediction)
+        if value:
+            choices[name] = value
+        else:
+            choices.pop(name, None)
+        if choices == self._settings.model_prediction:
+            return
+        self._settings = dataclasses.replace(self._settings, model_prediction=choices)
+        self.settings_edited.emit(self._settings)
+
+    def _prediction_chosen(self, _index: int) -> None:
+        entry = self.selected_entry()
+        if entry is not None:
+            self.set_prediction(entry.name, str(self.prediction_combo.currentData() or ""))
 
     def _double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
         entry = self._entries.get(item.data(NAME, _NAME_ROLE))
