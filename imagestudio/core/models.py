@@ -264,14 +264,19 @@ def _folder_native_size(folder: Path) -> int | None:
     return int(sample) * 2 ** (levels - 1) if isinstance(sample, int) else None
 
 
-def describe_folder(folder: Path, name: str, source: str = "library") -> ModelEntry:
-    builtin = source == "builtin"
+def _folder_ref(folder: Path, name: str, source: str = "library") -> ModelRef:
+    """What loading a folder needs (configs only): no walk over its files, no header read."""
     variant = folder_variant(folder)
-    ref = ModelRef(name, folder, detect_family(folder), builtin, "folder", variant, source)
+    builtin = source == "builtin"
+    return ModelRef(name, folder, detect_family(folder), builtin, "folder", variant, source)
+
+
+def describe_folder(folder: Path, name: str, source: str = "library") -> ModelEntry:
+    ref = _folder_ref(folder, name, source)
     return ModelEntry(
         ref=ref,
         size_bytes=_dir_size(folder),
-        precision=_folder_precision(folder, variant),
+        precision=_folder_precision(folder, ref.variant),
         problem=_folder_problem(folder),
         detail=_folder_detail(folder),
         info={"native_size": _folder_native_size(folder)},
@@ -341,6 +346,28 @@ def scan_models_folder(models_dir: Path) -> list[ModelEntry]:
     return entries
 
 
+def _hf_snapshot(repo: Path) -> Path | None:
+    """The snapshot folder of a cached repo: the one `refs/main` names, else the newest."""
+    snapshots = repo / "snapshots"
+    ref_file = repo / "refs" / "main"
+    try:
+        revision = ref_file.read_text(encoding="utf-8").strip() if ref_file.is_file() else ""
+    except OSError:
+        revision = ""
+    if revision and (snapshots / revision).is_dir():
+        return snapshots / revision
+    if not snapshots.is_dir():
+        return None
+    candidates = sorted(
+        (p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime
+    )
+    return candidates[-1] if candidates else None
+
+
+def _hf_repo_dir(cache: Path, repo_id: str) -> Path:
+    return cache / ("models--" + repo_id.replace("/", "--"))
+
+
 def scan_hf_cache(cache: Path) -> list[ModelEntry]:
     """Diffusers models in a Hugging Face hub cache, read only (the snapshot `main` points to)."""
     entries: list[ModelEntry] = []
@@ -351,20 +378,7 @@ def scan_hf_cache(cache: Path) -> list[ModelEntry]:
         if len(parts) < 2:
             continue
         repo_id = "/".join([parts[0], "--".join(parts[1:])])
-        snapshots = repo / "snapshots"
-        ref_file = repo / "refs" / "main"
-        snapshot = None
-        try:
-            revision = ref_file.read_text(encoding="utf-8").strip() if ref_file.is_file() else ""
-        except OSError:
-            revision = ""
-        if revision and (snapshots / revision).is_dir():
-            snapshot = snapshots / revision
-        elif snapshots.is_dir():
-            candidates = sorted(
-                (p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime
-            )
-            snapshot = candidates[-1] if candidates else None
+        snapshot = _hf_snapshot(repo)
         if snapshot is None:
             continue
         if (snapshot / "model_index.json").is_file():
@@ -410,16 +424,20 @@ def check_model_folder(folder: Path) -> None:
         raise ModelError(problem)
 
 
+def _require_model_index(path: Path) -> None:
+    if not (path / "model_index.json").is_file():
+        raise ModelError(
+            f"{path} is not a diffusers model folder (it has no model_index.json) and not a "
+            ".safetensors checkpoint."
+        )
+
+
 def describe_path(path: Path, source: str = "path") -> ModelEntry:
     """Describe a folder or file the user pointed at; raise ModelError if it is neither."""
     if not path.exists():
         raise ModelError(f"There is no model at {path}.")
     if path.is_dir():
-        if not (path / "model_index.json").is_file():
-            raise ModelError(
-                f"{path} is not a diffusers model folder (it has no model_index.json) and not a "
-                ".safetensors checkpoint."
-            )
+        _require_model_index(path)
         return describe_folder(path, path.name, source)
     return describe_single_file(path, path.stem, source)
 
@@ -436,11 +454,28 @@ def _usable_ref(entry: ModelEntry) -> ModelRef:
     return entry.ref
 
 
+def _usable_folder(folder: Path, name: str, source: str = "library") -> ModelRef:
+    problem = _folder_problem(folder)
+    if problem:
+        raise ModelError(f"{name} cannot be loaded. {problem}")
+    return _folder_ref(folder, name, source)
+
+
+def _usable_path(path: Path, name: str, source: str) -> ModelRef:
+    """A folder (configs read, nothing walked) or a single file (its header read): the work a
+    job pays each time it names its model, so no size or precision is measured here."""
+    if path.is_dir():
+        _require_model_index(path)
+        return _usable_folder(path, name, source)
+    return _usable_ref(describe_single_file(path, name, source))
+
+
 def resolve_model(name_or_path: str, models_dir: Path, hf_cache: Path | None = None) -> ModelRef:
     """Turn what the user typed (a name, repo id or path) into a loadable model, or say why not.
 
     Order: the built-in name, an existing path, a name in the models folder (a folder or a single
-    file, without its suffix), a repo id in the Hugging Face cache.
+    file, without its suffix), a repo id in the Hugging Face cache (`owner/name`, or
+    `owner/name/file` for a single-file repo).
     """
     text = name_or_path.strip()
     if not text:
@@ -452,25 +487,32 @@ def resolve_model(name_or_path: str, models_dir: Path, hf_cache: Path | None = N
                 "The built-in starter model is not part of this installation yet "
                 f"({folder} is missing). Pass --model with a model folder or file."
             )
-        return describe_folder(folder, BUILTIN_MODEL, source="builtin").ref
+        return _folder_ref(folder, BUILTIN_MODEL, source="builtin")
     candidate = Path(text).expanduser()
     looks_like_path = candidate.is_absolute() or text.startswith((".", "~"))
     if candidate.exists() and (looks_like_path or not (models_dir / text).exists()):
-        return _usable_ref(describe_path(candidate.resolve()))
+        resolved = candidate.resolve()
+        name = resolved.name if resolved.is_dir() else resolved.stem
+        return _usable_path(resolved, name, "path")
     if looks_like_path:
         raise ModelError(f"There is no model at {candidate}.")
     for path in (models_dir / text, models_dir / f"{text}{SAFETENSORS_SUFFIX}"):
         if path.is_dir() and (path / "model_index.json").is_file():
-            return _usable_ref(describe_folder(path, text))
+            return _usable_folder(path, text)
         if path.is_file():
-            return _usable_ref(describe_single_file(path, text))
+            return _usable_path(path, text, "library")
     for suffix in PICKLE_SUFFIXES:
         if (models_dir / f"{text}{suffix}").is_file():
             raise ModelError(pickle_refusal(models_dir / f"{text}{suffix}"))
-    if hf_cache is not None and "/" in text:
-        for entry in scan_hf_cache(hf_cache):
-            if entry.name == text:
-                return _usable_ref(entry)
+    if hf_cache is not None and text.count("/") in (1, 2):
+        owner, repo, *file = text.split("/")
+        snapshot = _hf_snapshot(_hf_repo_dir(hf_cache, f"{owner}/{repo}"))
+        if snapshot is not None and not file and (snapshot / "model_index.json").is_file():
+            return _usable_folder(snapshot, text, "hf_cache")
+        if snapshot is not None and file:
+            single = snapshot / f"{file[0]}{SAFETENSORS_SUFFIX}"
+            if single.is_file():
+                return _usable_path(single, text, "hf_cache")
     known = ", ".join(ref.name for ref in list_models(models_dir, hf_cache)) or "none yet"
     raise ModelError(
         f"No model named {text!r}. Give the path of a model folder or .safetensors file, or put "
