@@ -137,13 +137,13 @@ class Signature:
     dims: Mapping[str, int] = field(default_factory=dict)
 
 
-def _count_blocks(header: Header, prefix: str, suffix: str) -> int:
-    """How many numbered children `prefix<N>suffix...` exist (N = 0, 1, 2...)."""
+def count_children(header: Header, prefix: str) -> int:
+    """How many numbered children `prefix<N>.` exist (N = 0, 1, 2...): layers, blocks."""
     numbers = set()
     for key in header.tensors:
         if key.startswith(prefix):
             head = key[len(prefix) :].split(".", 1)[0]
-            if head.isdigit() and key[len(prefix) + len(head) :].startswith(suffix):
+            if head.isdigit():
                 numbers.add(int(head))
     return max(numbers) + 1 if numbers else 0
 
@@ -170,18 +170,28 @@ def _unet_dims(header: Header) -> dict[str, int]:
     return dims
 
 
-def _text_dims(header: Header, prefix: str, open_clip: bool) -> dict[str, int]:
+def text_encoder_dims(header: Header, prefix: str, open_clip: bool) -> dict[str, int]:
+    """The shapes of a CLIP text encoder under `prefix`, in HF CLIP's or OpenCLIP's names:
+    layers, and where present vocab, hidden, positions, mlp and projection."""
     if open_clip:
         emb = header.shape(prefix + "token_embedding.weight")
-        layers = _count_blocks(header, prefix + "transformer.resblocks.", ".")
+        positions = header.shape(prefix + "positional_embedding")
+        layers = count_children(header, prefix + "transformer.resblocks.")
+        mlp = header.shape(prefix + "transformer.resblocks.0.mlp.c_fc.weight")
         projection = header.shape(prefix + "text_projection")
     else:
         emb = header.shape(prefix + "text_model.embeddings.token_embedding.weight")
-        layers = _count_blocks(header, prefix + "text_model.encoder.layers.", ".")
+        positions = header.shape(prefix + "text_model.embeddings.position_embedding.weight")
+        layers = count_children(header, prefix + "text_model.encoder.layers.")
+        mlp = header.shape(prefix + "text_model.encoder.layers.0.mlp.fc1.weight")
         projection = None
     dims = {"layers": layers}
     if emb:
         dims["vocab"], dims["hidden"] = emb
+    if positions:
+        dims["positions"] = positions[0]
+    if mlp:
+        dims["mlp"] = mlp[0]
     if projection:
         dims["projection"] = projection[-1]
     return dims
@@ -239,8 +249,8 @@ def identify(header: Header) -> Signature:
     dims = _unet_dims(header)
     if header.has_prefix(SDXL_TEXT_2) and header.has_prefix(SDXL_TEXT_1):
         family = "sdxl"
-        text1 = {f"text_{k}": v for k, v in _text_dims(header, SDXL_TEXT_1, False).items()}
-        text2 = {f"text2_{k}": v for k, v in _text_dims(header, SDXL_TEXT_2, True).items()}
+        text1 = {f"text_{k}": v for k, v in text_encoder_dims(header, SDXL_TEXT_1, False).items()}
+        text2 = {f"text2_{k}": v for k, v in text_encoder_dims(header, SDXL_TEXT_2, True).items()}
         dims.update(text1 | text2)
     elif header.has_prefix(REFINER_TEXT):
         return Signature(
@@ -252,10 +262,10 @@ def identify(header: Header) -> Signature:
         )
     elif header.has_prefix(SD2_TEXT):
         family = "sd2"
-        dims.update({f"text_{k}": v for k, v in _text_dims(header, SD2_TEXT, True).items()})
+        dims.update({f"text_{k}": v for k, v in text_encoder_dims(header, SD2_TEXT, True).items()})
     elif header.has_prefix(SD1_TEXT):
         family = "sd1"
-        dims.update({f"text_{k}": v for k, v in _text_dims(header, SD1_TEXT, False).items()})
+        dims.update({f"text_{k}": v for k, v in text_encoder_dims(header, SD1_TEXT, False).items()})
     else:
         return Signature(
             "checkpoint",

@@ -26,8 +26,10 @@ from imagestudio.core.checkpoints import (
     UNET,
     VAE,
     Header,
+    count_children,
     identify,
     read_header,
+    text_encoder_dims,
 )
 from imagestudio.core.errors import ModelError
 from imagestudio.core.paths import resources_dir
@@ -61,17 +63,6 @@ def _load_templates(family: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def _count(header: Header, prefix: str) -> int:
-    """Numbered children directly under `prefix` (prefix0..., prefix1...)."""
-    numbers = set()
-    for key in header.tensors:
-        if key.startswith(prefix):
-            head = key[len(prefix) :].split(".", 1)[0]
-            if head.isdigit():
-                numbers.add(int(head))
-    return max(numbers) + 1 if numbers else 0
-
-
 def _heads(channels: int, template: Any, level: int, levels_match: bool) -> int:
     if levels_match:
         return template[level] if isinstance(template, list) else int(template)
@@ -86,7 +77,7 @@ def fit_unet(header: Header, template: dict[str, Any]) -> dict[str, Any]:
     if first is None:
         raise ModelError("The checkpoint's UNet has no input layer; the file is damaged.")
     levels: list[dict[str, Any]] = [{"channels": 0, "resnets": 0, "depth": 0}]
-    for i in range(1, _count(header, UNET + "input_blocks.")):
+    for i in range(1, count_children(header, UNET + "input_blocks.")):
         block = f"{UNET}input_blocks.{i}."
         if header.shape(block + "0.op.weight") is not None:
             levels.append({"channels": 0, "resnets": 0, "depth": 0})
@@ -97,7 +88,9 @@ def fit_unet(header: Header, template: dict[str, Any]) -> dict[str, Any]:
         level = levels[-1]
         level["channels"] = out[0]
         level["resnets"] += 1
-        level["depth"] = max(level["depth"], _count(header, block + "1.transformer_blocks."))
+        level["depth"] = max(
+            level["depth"], count_children(header, block + "1.transformer_blocks.")
+        )
     levels = [level for level in levels if level["resnets"]]
     channels = [level["channels"] for level in levels]
     cross = [
@@ -151,7 +144,7 @@ def _largest_divisor(n: int, limit: int) -> int:
 def fit_vae(header: Header, template: dict[str, Any]) -> dict[str, Any]:
     config = copy.deepcopy(template)
     prefix = VAE + "encoder.down."
-    levels = _count(header, prefix)
+    levels = count_children(header, prefix)
     if levels == 0:
         return config
     channels = []
@@ -163,7 +156,7 @@ def fit_vae(header: Header, template: dict[str, Any]) -> dict[str, Any]:
     config["block_out_channels"] = channels
     config["down_block_types"] = ["DownEncoderBlock2D"] * levels
     config["up_block_types"] = ["UpDecoderBlock2D"] * levels
-    config["layers_per_block"] = _count(header, prefix + "0.block.")
+    config["layers_per_block"] = count_children(header, prefix + "0.block.")
     quant = header.shape(VAE + "quant_conv.weight")
     if quant is not None:
         config["latent_channels"] = quant[0] // 2
@@ -174,35 +167,26 @@ def fit_vae(header: Header, template: dict[str, Any]) -> dict[str, Any]:
 
 def fit_text(header: Header, prefix: str, open_clip: bool, template: dict[str, Any]) -> dict:
     config = copy.deepcopy(template)
-    if open_clip:
-        embedding = header.shape(prefix + "token_embedding.weight")
-        positions = header.shape(prefix + "positional_embedding")
-        layers = _count(header, prefix + "transformer.resblocks.")
-        mlp = header.shape(prefix + "transformer.resblocks.0.mlp.c_fc.weight")
-        projection = header.shape(prefix + "text_projection")
-    else:
-        embedding = header.shape(prefix + "text_model.embeddings.token_embedding.weight")
-        positions = header.shape(prefix + "text_model.embeddings.position_embedding.weight")
-        layers = _count(header, prefix + "text_model.encoder.layers.")
-        mlp = header.shape(prefix + "text_model.encoder.layers.0.mlp.fc1.weight")
-        projection = None
-    if embedding is None or layers == 0:
+    dims = text_encoder_dims(header, prefix, open_clip)
+    layers = dims["layers"]
+    if "hidden" not in dims or layers == 0:
         raise ModelError("The checkpoint's text encoder is incomplete; the file is damaged.")
-    same_width = embedding[1] == template["hidden_size"]
-    config["vocab_size"], config["hidden_size"] = embedding
-    if positions is not None:
-        config["max_position_embeddings"] = positions[0]
-    if mlp is not None:
-        config["intermediate_size"] = mlp[0]
-    if projection is not None:
-        config["projection_dim"] = projection[-1]
+    same_width = dims["hidden"] == template["hidden_size"]
+    config["vocab_size"], config["hidden_size"] = dims["vocab"], dims["hidden"]
+    for dim, key in (
+        ("positions", "max_position_embeddings"),
+        ("mlp", "intermediate_size"),
+        ("projection", "projection_dim"),
+    ):
+        if dim in dims:
+            config[key] = dims[dim]
     # OpenCLIP's SD 2.x encoder is used up to its penultimate layer: diffusers' config has 23
     # of the 24 layers, and the converter skips the last one
     if open_clip and template["num_hidden_layers"] == 23 and layers == 24:
         layers = 23
     config["num_hidden_layers"] = layers
     if not same_width:
-        config["num_attention_heads"] = max(1, embedding[1] // 64)
+        config["num_attention_heads"] = max(1, dims["hidden"] // 64)
     if config["vocab_size"] != CLIP_VOCAB:
         raise ModelError(
             f"The checkpoint's text encoder knows {config['vocab_size']} tokens, not CLIP's "
