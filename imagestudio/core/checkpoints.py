@@ -148,7 +148,9 @@ def count_children(header: Header, prefix: str) -> int:
     return max(numbers) + 1 if numbers else 0
 
 
-def _unet_dims(header: Header) -> dict[str, int]:
+def unet_dims(header: Header) -> dict[str, int]:
+    """The UNet shapes that name a model's kind: input channels, cross-attention width, LCM's
+    time condition and SDXL's added embedding input, where present."""
     dims: dict[str, int] = {}
     first = header.shape(UNET + "input_blocks.0.0.weight")
     if first:
@@ -246,7 +248,7 @@ def identify(header: Header) -> Signature:
             "The file's tensors do not look like a Stable Diffusion checkpoint.",
         )
 
-    dims = _unet_dims(header)
+    dims = unet_dims(header)
     if header.has_prefix(SDXL_TEXT_2) and header.has_prefix(SDXL_TEXT_1):
         family = "sdxl"
         text1 = {f"text_{k}": v for k, v in text_encoder_dims(header, SDXL_TEXT_1, False).items()}

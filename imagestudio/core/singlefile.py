@@ -30,6 +30,7 @@ from imagestudio.core.checkpoints import (
     identify,
     read_header,
     text_encoder_dims,
+    unet_dims,
 )
 from imagestudio.core.errors import ModelError
 from imagestudio.core.paths import resources_dir
@@ -93,11 +94,7 @@ def fit_unet(header: Header, template: dict[str, Any]) -> dict[str, Any]:
         )
     levels = [level for level in levels if level["resnets"]]
     channels = [level["channels"] for level in levels]
-    cross = [
-        info.shape[1]
-        for key, info in header.tensors.items()
-        if key.startswith(UNET) and key.endswith("attn2.to_k.weight")
-    ]
+    dims = unet_dims(header)
     linear = any(
         len(info.shape) == 2
         for key, info in header.tensors.items()
@@ -115,8 +112,8 @@ def fit_unet(header: Header, template: dict[str, Any]) -> dict[str, Any]:
     config["up_block_types"] = [
         "CrossAttnUpBlock2D" if level["depth"] else "UpBlock2D" for level in reversed(levels)
     ]
-    if cross:
-        config["cross_attention_dim"] = cross[0]
+    if "cross_attention_dim" in dims:
+        config["cross_attention_dim"] = dims["cross_attention_dim"]
     config["use_linear_projection"] = linear
     config["attention_head_dim"] = [
         _heads(c, template["attention_head_dim"], i, levels_match) for i, c in enumerate(channels)
@@ -125,12 +122,10 @@ def fit_unet(header: Header, template: dict[str, Any]) -> dict[str, Any]:
         config["attention_head_dim"] = template["attention_head_dim"]
     if "transformer_layers_per_block" in template:
         config["transformer_layers_per_block"] = [max(1, level["depth"]) for level in levels]
-    label = header.shape(UNET + "label_emb.0.0.weight")
-    if label is not None:
-        config["projection_class_embeddings_input_dim"] = label[1]
-    cond = header.shape(UNET + "time_embed.cond_proj.weight")
-    if cond is not None:
-        config["time_cond_proj_dim"] = cond[1]
+    if "addition_embed_input" in dims:
+        config["projection_class_embeddings_input_dim"] = dims["addition_embed_input"]
+    if "time_cond_proj_dim" in dims:
+        config["time_cond_proj_dim"] = dims["time_cond_proj_dim"]
     norm = header.shape(UNET + "input_blocks.1.0.in_layers.0.weight")
     if norm is not None and norm[0] % config.get("norm_num_groups", 32):
         config["norm_num_groups"] = _largest_divisor(norm[0], 32)
