@@ -360,8 +360,11 @@ class Engine:
             f"{self.device.kind.upper()}. {advice}"
         )
 
-    def memory_plan(self, request: GenerationRequest, width: int, height: int) -> MemoryPlan:
-        """The memory savers `request` gets at width x height on the loaded model."""
+    def memory_plan(
+        self, request: GenerationRequest, width: int, height: int, free: int | None
+    ) -> MemoryPlan:
+        """The memory savers `request` gets at width x height on the loaded model, with `free`
+        bytes free on the device."""
         if self._loaded is None:
             return MemoryPlan(self.memory_mode)
         pipe = self._loaded.pipe
@@ -369,7 +372,6 @@ class Engine:
         args = (width, height, request.count, request.guidance, pipe, bytes_per_value)
         plain = estimate_job_memory(*args, vae_slicing=False, vae_tiling=False)
         saved = estimate_job_memory(*args, vae_slicing=True, vae_tiling=True)
-        free = available_memory(self.device.kind, self.device.index)
         return plan_job(
             self.memory_mode,
             self.device.kind,
@@ -464,7 +466,8 @@ class Engine:
             width = request.width or native
             height = request.height or native
 
-        plan = self.memory_plan(request, width, height)
+        free = available_memory(self.device.kind, self.device.index)
+        plan = self.memory_plan(request, width, height, free)
         apply_plan(pipe, plan)
         if (
             plan.reasons
@@ -472,9 +475,15 @@ class Engine:
             and (plan.attention_slicing or plan.vae_slicing or plan.vae_tiling)
         ):
             notice(plan.describe())
-        free = available_memory(self.device.kind, self.device.index)
         needed = estimate_job_memory(
-            width, height, request.count, request.guidance, pipe, self.device.bytes_per_value
+            width,
+            height,
+            request.count,
+            request.guidance,
+            pipe,
+            self.device.bytes_per_value,
+            vae_slicing=plan.vae_slicing,
+            vae_tiling=plan.vae_tiling,
         )
         check_memory(needed, free, width, height, request.count, self.device)
         self._check_prompt_length(pipe, request, notice)
