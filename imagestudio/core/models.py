@@ -32,6 +32,7 @@ from imagestudio.core.checkpoints import (
 from imagestudio.core.errors import ModelError
 from imagestudio.core.paths import resources_dir
 from imagestudio.core.requests import BUILTIN_MODEL
+from imagestudio.core.singlefile import native_size
 
 SINGLE_FILE_SUFFIXES = (SAFETENSORS_SUFFIX,)
 LORA_FOLDER = "loras"
@@ -252,10 +253,6 @@ def _folder_detail(folder: Path) -> str:
     return ""
 
 
-# The picture size each family was trained at (a single file does not say; its configs do).
-FAMILY_NATIVE_SIZE = {"sd1": 512, "sd2": 768, "sdxl": 1024}
-
-
 def _folder_native_size(folder: Path) -> int | None:
     unet = _read_json(folder / "unet" / "config.json")
     vae = _read_json(folder / "vae" / "config.json")
@@ -300,7 +297,8 @@ def describe_single_file(path: Path, name: str, source: str = "library") -> Mode
     info: dict[str, Any] = {
         "dims": dict(signature.dims),
         "kind": signature.kind,
-        "native_size": FAMILY_NATIVE_SIZE.get(signature.family),
+        # a single file does not say; the shipped configs it loads with do
+        "native_size": native_size(signature.family),
     }
     return ModelEntry(ref, size, precision, kind, problem, signature.variant, info)
 

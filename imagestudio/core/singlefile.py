@@ -11,6 +11,7 @@ the result to a cache folder and passes that folder as `config`, with `local_fil
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -45,6 +46,16 @@ CLIP_VOCAB = 49408  # bump when the fitting below changes, so cached folders are
 
 def template_dir(family: str) -> Path:
     return resources_dir() / "configs" / family
+
+
+@functools.cache
+def native_size(family: str) -> int | None:
+    """The picture size a family's shipped configs describe (512, 768, 1024), None if unknown."""
+    config = template_dir(family) / "vae" / "config.json"
+    try:
+        return int(json.loads(config.read_text(encoding="utf-8"))["sample_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def tokenizer_source() -> Path:
