@@ -35,8 +35,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from imagestudio import __version__
+from imagestudio.core.checkpoints import PICKLE_SUFFIXES
 from imagestudio.core.errors import InvalidRequest, JobCancelled, ModelError, StorageError
-from imagestudio.core.models import PICKLE_SUFFIXES
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ENDPOINT_ENV = "HF_ENDPOINT"

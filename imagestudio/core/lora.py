@@ -138,8 +138,7 @@ class LoraSet:
             self._delete(pipe, adapter)
         except Exception:  # noqa: BLE001 - nothing was loaded under that name
             log.debug("no partial adapter %s to remove", adapter)
-        self.loaded.pop(adapter, None)
-        self.active = ()
+        self.active = ()  # what diffusers left active is unknown: the next apply sets it again
 
     def _delete(self, pipe: Any, adapter: str) -> None:
         with warnings.catch_warnings():

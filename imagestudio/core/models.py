@@ -34,7 +34,6 @@ from imagestudio.core.paths import resources_dir
 from imagestudio.core.requests import BUILTIN_MODEL
 from imagestudio.core.singlefile import native_size
 
-SINGLE_FILE_SUFFIXES = (SAFETENSORS_SUFFIX,)
 LORA_FOLDER = "loras"
 # Sub-folders of the models folder searched for models (models/sdxl/x.safetensors, ...).
 _SCAN_DEPTH = 3
