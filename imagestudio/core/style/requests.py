@@ -9,7 +9,13 @@ from typing import Any
 from imagestudio.core.errors import InvalidRequest
 
 # The quality mode's own limits, so a request and the optimiser can never disagree.
-from imagestudio.core.style.quality import INITS, MAX_ITERATIONS, MAX_SIZE, MIN_SIZE
+from imagestudio.core.style.quality import (
+    INITS,
+    MAX_ITERATIONS,
+    MAX_SIZE,
+    MIN_SIZE,
+    QualitySettings,
+)
 
 __all__ = ["INITS", "MAX_ITERATIONS", "MAX_SIZE", "MIN_SIZE", "MODES", "StyleRequest"]
 
@@ -36,14 +42,15 @@ class StyleRequest:
     style_image: str
     mode: str = "fast"
     strength: float = 1.0
-    content_weight: float = 1.0
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
-    iterations: int = 300
-    size: int = 512
-    preserve_colors: bool = False
-    init: str = "content"
-    seed: int = 0
+    # the quality mode's knobs, with its defaults
+    content_weight: float = QualitySettings.content_weight
+    style_weight: float = QualitySettings.style_weight
+    tv_weight: float = QualitySettings.tv_weight
+    iterations: int = QualitySettings.iterations
+    size: int = QualitySettings.size
+    preserve_colors: bool = QualitySettings.preserve_colors
+    init: str = QualitySettings.init
+    seed: int = QualitySettings.seed
 
     def __post_init__(self) -> None:
         for name in ("content_image", "style_image"):
