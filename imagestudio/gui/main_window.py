@@ -262,12 +262,7 @@ class MainWindow(QMainWindow):
 
     def generate(self) -> int | None:
         """Queue the form's request; returns the job id, or None if the form is invalid."""
-        try:
-            request = self.prompt.build_request()
-        except InvalidRequest as exc:
-            self.canvas.show_error(str(exc))
-            return None
-        return self.enqueue(request)
+        return self._enqueue_form(self.prompt.build_request)
 
     def start_current_tab(self) -> int | None:
         """Ctrl+Enter: generate on the Generate tab, stylise on the Style tab."""
@@ -277,8 +272,11 @@ class MainWindow(QMainWindow):
 
     def stylize(self) -> int | None:
         """Queue the Style tab's request; returns the job id, or None if the form is invalid."""
+        return self._enqueue_form(self.style_panel.build_request)
+
+    def _enqueue_form(self, build) -> int | None:  # noqa: ANN001 - a panel's build_request
         try:
-            request = self.style_panel.build_request()
+            request = build()
         except InvalidRequest as exc:
             self.canvas.show_error(str(exc))
             return None
