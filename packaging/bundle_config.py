@@ -92,7 +92,7 @@ TORCH_TEST_ONLY = [
 # excluded as well (see `outside_dependency_tree`), so a developer's virtualenv full of tools
 # gives the same bundle as a clean one.
 EXCLUDED_MODULES = [
-    "imagestudio.training",
+    "imagestudio.dev",
     "pytest",
     "_pytest",
     "pytestqt",

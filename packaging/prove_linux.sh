@@ -86,7 +86,7 @@ done
 if command -v desktop-file-validate >/dev/null; then
   desktop-file-validate "$app/imagestudio.desktop" && ok ".desktop file is valid"
 fi
-unwanted=$(find "$app" \( -path '*/imagestudio/training' -o -name '_pytest' -o -name 'pytest' \
+unwanted=$(find "$app" \( -path '*/imagestudio/dev' -o -name '_pytest' -o -name 'pytest' \
   -o -name 'pytestqt' -o -name 'ruff' -o -name 'mypy' -o -name 'h5py' -o -name 'tensorboard' \
   -o -path "$app/_internal/scipy" -o -path '*/torch/testing/_internal/opinfo' -o -path '*/torch/bin/test_*' \
   -o -path '*/torch/include' -o -name 'libQt6WebEngine*' -o -name 'libQt6Qml*' \
@@ -103,11 +103,11 @@ done < <(find "$app/_internal" -name '*.so*' -type f -print0)
 ok "every Qt library that a bundled library or plugin needs is bundled"
 modules=$("$python" -m PyInstaller.utils.cliutils.archive_viewer -r -b "$exe" 2>/dev/null || true)
 [ -n "$modules" ] || fail "cannot list the bundle's Python modules"
-for bad in imagestudio.training pytest _pytest pytestqt ruff mypy h5py tensorboard scipy \
+for bad in imagestudio.dev pytest _pytest pytestqt ruff mypy h5py tensorboard scipy \
     IPython torch.testing._internal.opinfo PySide6.QtWebEngineCore PySide6.QtQml; do
   if grep -qE "^\s*${bad//./\\.}(\.|$)" <<<"$modules"; then fail "module $bad is in the bundle"; fi
 done
-grep -qE '^\s*imagestudio\.core\.engine$' <<<"$modules" || fail "imagestudio.core.engine is missing"
+grep -qE '^\s*imagestudio\.core\.generation\.engine$' <<<"$modules" || fail "imagestudio.core.generation.engine is missing"
 ok "no training code, test, lint or notebook tools, no Qt WebEngine/QML/3D inside"
 
 # Run the bundle as a stranger would: read-only, clean environment, no network.
@@ -231,8 +231,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, ".")
-from imagestudio.core.models import builtin_model_dir  # noqa: E402
-from tests.core.test_lora import write_lora  # noqa: E402
+from imagestudio.core.models.library import builtin_model_dir  # noqa: E402
+from tests.core.generation.test_lora import write_lora  # noqa: E402
 
 out = Path(sys.argv[1])
 write_lora(out / "ink.safetensors", builtin_model_dir(), "kohya")

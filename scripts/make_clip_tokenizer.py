@@ -21,7 +21,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from imagestudio.core.randommodels import byte_unicode_alphabet
+from imagestudio.dev.randommodels import byte_unicode_alphabet
 
 MERGES = 49152 - 256 - 2  # CLIP keeps the first 48,894 merges of the file
 EXPECTED = {"a photo of a cat": [49406, 320, 1125, 539, 320, 2368, 49407]}

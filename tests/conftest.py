@@ -28,14 +28,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight Stable Diffusion-architecture model folder (64x64 images)."""
-    from imagestudio.core.randommodels import build_random_sd
+    from imagestudio.dev.randommodels import build_random_sd
 
     return build_random_sd(tmp_path_factory.mktemp("models") / "tiny-sd", "tiny")
 
 
 @pytest.fixture(scope="session")
 def cpu():
-    from imagestudio.core.devices import pick_device
+    from imagestudio.core.generation.devices import pick_device
 
     return pick_device("cpu", "fp32")
 
@@ -43,7 +43,7 @@ def cpu():
 @pytest.fixture(scope="session")
 def engine(tiny_model: Path, cpu, tmp_path_factory: pytest.TempPathFactory):
     """One CPU engine for the session, so the tiny model loads once (as in the app)."""
-    from imagestudio.core.engine import Engine
+    from imagestudio.core.generation.engine import Engine
 
     root = tmp_path_factory.mktemp("engine")
     return Engine(device=cpu, models_dir=root / "models", cache_dir=root / "cache")

@@ -158,7 +158,7 @@ def build_random_family(
     """
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
-    from imagestudio.core.engine import prepare_model_stack
+    from imagestudio.core.generation.engine import prepare_model_stack
 
     prepare_model_stack()
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
@@ -483,7 +483,7 @@ def load_single_file(
     file: Path, config: Path, family: str, dtype: torch.dtype = torch.float32, **kwargs: Any
 ) -> Any:
     """Load an original-layout checkpoint with diffusers, offline, `config` giving every shape."""
-    from imagestudio.core.engine import prepare_model_stack
+    from imagestudio.core.generation.engine import prepare_model_stack
 
     prepare_model_stack()
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline

@@ -36,7 +36,7 @@ def _modules_after(code: str) -> set[str]:
 
 def test_running_the_engine_loads_no_qt() -> None:
     loaded = _modules_after(
-        "import imagestudio.core.engine, imagestudio.core.jobs, imagestudio.core.bench\n"
+        "import imagestudio.core.generation.engine, imagestudio.core.jobs, imagestudio.dev.bench\n"
         "import diffusers, transformers"
     )
     assert not loaded & set(QT_MODULES)

@@ -11,18 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagestudio import __version__
-from imagestudio.core.engine import (
+from imagestudio.core.errors import ImageStudioError, JobCancelled
+from imagestudio.core.generation.engine import (
     CancelCheck,
     Engine,
     GenerationResult,
     NoticeCallback,
     StepCallback,
 )
-from imagestudio.core.errors import ImageStudioError, JobCancelled
-from imagestudio.core.history import HistoryStore, JobRecord
-from imagestudio.core.metadata import ImageSettings, png_text_chunks
+from imagestudio.core.outputs.history import HistoryStore, JobRecord
+from imagestudio.core.outputs.metadata import ImageSettings, png_text_chunks
+from imagestudio.core.outputs.storage import output_name, save_png_exact, save_png_unique
 from imagestudio.core.requests import GenerationRequest
-from imagestudio.core.storage import output_name, save_png_exact, save_png_unique
 
 log = logging.getLogger(__name__)
 

@@ -115,7 +115,7 @@ class GenerationRequest:
                 "(each image uses the next seed)."
             )
         if self.scheduler is not None:
-            from imagestudio.core.schedulers import canonical_scheduler_name
+            from imagestudio.core.generation.schedulers import canonical_scheduler_name
 
             object.__setattr__(self, "scheduler", canonical_scheduler_name(self.scheduler))
         if not _is_number(self.strength) or not 0 < self.strength <= 1:

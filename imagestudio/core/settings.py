@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagestudio.core.devices import DEVICE_CHOICES, PRECISION_CHOICES
-from imagestudio.core.memory import MEMORY_MODES
+from imagestudio.core.generation.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from imagestudio.core.generation.memory import MEMORY_MODES
+from imagestudio.core.models.singlefile import PREDICTIONS
+from imagestudio.core.outputs.storage import atomic_write_bytes
 from imagestudio.core.paths import AppPaths, app_paths
 from imagestudio.core.requests import BUILTIN_MODEL
-from imagestudio.core.singlefile import PREDICTIONS
-from imagestudio.core.storage import atomic_write_bytes
 
 SCHEMA_VERSION = 1
 THEMES = ("system", "light", "dark")
@@ -59,7 +59,7 @@ class Settings:
         """The Hugging Face cache to list models from, or None when that is turned off."""
         if not self.scan_hf_cache:
             return None
-        from imagestudio.core.models import default_hf_cache
+        from imagestudio.core.models.library import default_hf_cache
 
         return Path(self.hf_cache_dir).expanduser() if self.hf_cache_dir else default_hf_cache()
 

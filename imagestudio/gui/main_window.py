@@ -45,20 +45,20 @@ from PySide6.QtWidgets import (
 
 from imagestudio import __version__
 from imagestudio.core.errors import HistoryError, ImageError, InvalidRequest
-from imagestudio.core.history import HistoryStore, JobRecord
-from imagestudio.core.metadata import read_settings
-from imagestudio.core.models import scan_library
+from imagestudio.core.models.library import scan_library
+from imagestudio.core.outputs.history import HistoryStore, JobRecord
+from imagestudio.core.outputs.metadata import read_settings
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import BUILTIN_MODEL, GenerationRequest
 from imagestudio.core.settings import Settings, load_settings, save_settings
 from imagestudio.core.style.requests import StyleRequest
+from imagestudio.gui.dialogs.settings import SettingsDialog
 from imagestudio.gui.images import image_path_from_mime
 from imagestudio.gui.panels.canvas import Canvas
 from imagestudio.gui.panels.gallery import GalleryStrip
 from imagestudio.gui.panels.history import HistoryPanel
 from imagestudio.gui.panels.prompt import PromptPanel
 from imagestudio.gui.panels.style import StylePanel
-from imagestudio.gui.settings_dialog import SettingsDialog
 from imagestudio.gui.theme import apply_theme
 from imagestudio.gui.worker import FinishedJob, GenerationWorker
 
@@ -542,7 +542,7 @@ class MainWindow(QMainWindow):
 
     def open_models_dialog(self) -> None:
         """The model manager: list, import, convert, download; the picker follows its changes."""
-        from imagestudio.gui.panels.models import ModelsDialog
+        from imagestudio.gui.dialogs.models import ModelsDialog
 
         dialog = ModelsDialog(self.settings, self)
         dialog.library_changed.connect(self.refresh_models)

@@ -213,7 +213,7 @@ class GenerationWorker(QObject):
 
     def _ensure_engine(self) -> tuple[Any, Any]:
         if self._engine is None:
-            from imagestudio.core.engine import Engine
+            from imagestudio.core.generation.engine import Engine
 
             self._engine = Engine(
                 models_dir=self._settings.resolved_models_dir(),
@@ -224,7 +224,7 @@ class GenerationWorker(QObject):
                 prediction_overrides=self._settings.model_prediction,
             )
         if self._history is None:
-            from imagestudio.core.history import HistoryStore
+            from imagestudio.core.outputs.history import HistoryStore
 
             self._history = HistoryStore()
         return self._engine, self._history
@@ -232,6 +232,6 @@ class GenerationWorker(QObject):
     def _report_device(self) -> None:
         if self._engine is None:
             return
-        from imagestudio.core.devices import memory_in_use
+        from imagestudio.core.generation.devices import memory_in_use
 
         self.device_changed.emit(self._engine.device.describe(), memory_in_use(self._engine.device))

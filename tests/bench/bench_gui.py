@@ -58,9 +58,9 @@ def stalls(arch: str, steps: int, home: Path) -> dict[str, float]:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from imagestudio.core.randommodels import build_random_sd
     from imagestudio.core.requests import GenerationRequest
     from imagestudio.core.settings import Settings
+    from imagestudio.dev.randommodels import build_random_sd
     from imagestudio.gui.main_window import MainWindow
 
     model = build_random_sd(home / "models" / arch, arch)

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from imagestudio.core.errors import ModelError
-from imagestudio.core.history import HistoryStore
 from imagestudio.core.jobs import run_job
-from imagestudio.core.metadata import read_settings
+from imagestudio.core.outputs.history import HistoryStore
+from imagestudio.core.outputs.metadata import read_settings
 from imagestudio.core.requests import GenerationRequest
 
 

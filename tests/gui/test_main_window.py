@@ -13,7 +13,7 @@ from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from imagestudio.core.history import HistoryStore
+from imagestudio.core.outputs.history import HistoryStore
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import GenerationRequest
 from imagestudio.core.settings import Settings

@@ -18,12 +18,12 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from imagestudio import __version__
-from imagestudio.core.engine import CancelCheck, NoticeCallback, StepCallback
 from imagestudio.core.errors import ImageStudioError, JobCancelled
-from imagestudio.core.history import HistoryStore, JobRecord
+from imagestudio.core.generation.engine import CancelCheck, NoticeCallback, StepCallback
 from imagestudio.core.images import load_rgb
-from imagestudio.core.metadata import IMAGESTUDIO_KEY, PARAMETERS_KEY, add_text_chunk
-from imagestudio.core.storage import output_name, save_png_exact, save_png_unique
+from imagestudio.core.outputs.history import HistoryStore, JobRecord
+from imagestudio.core.outputs.metadata import IMAGESTUDIO_KEY, PARAMETERS_KEY, add_text_chunk
+from imagestudio.core.outputs.storage import output_name, save_png_exact, save_png_unique
 from imagestudio.core.style.requests import StyleRequest
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class StyleEngine:
         self._lock = threading.Lock()
 
     def device_name(self) -> str:
-        from imagestudio.core.devices import pick_device
+        from imagestudio.core.generation.devices import pick_device
 
         return pick_device(self._device_setting, "fp32").torch_device
 

@@ -49,8 +49,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from imagestudio.core.engine import StepCallback
 from imagestudio.core.errors import InvalidRequest, JobCancelled, OutOfMemory
+from imagestudio.core.generation.engine import StepCallback
 
 if TYPE_CHECKING:
     import torch

@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from imagestudio.core.errors import StorageError
-from imagestudio.core.storage import atomic_write_bytes
+from imagestudio.core.outputs.storage import atomic_write_bytes
 
 ZOOM_MODES = ("fit", "100%")
 DEFAULT_PLACEHOLDER = "Type a prompt and press Ctrl+Enter"

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from imagestudio.core.errors import HistoryError
-from imagestudio.core.history import HistoryStore, JobRecord
+from imagestudio.core.outputs.history import HistoryStore, JobRecord
 from imagestudio.gui.images import load_thumbnail
 
 # Rows shown at most. Older entries stay in the database and are found by searching.

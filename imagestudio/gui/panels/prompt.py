@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from imagestudio.core.errors import InvalidRequest
+from imagestudio.core.generation.schedulers import canonical_scheduler_name, scheduler_names
 from imagestudio.core.requests import (
     MAX_COUNT,
     MAX_GUIDANCE,
@@ -53,12 +54,11 @@ from imagestudio.core.requests import (
     MAX_STEPS,
     GenerationRequest,
 )
-from imagestudio.core.schedulers import canonical_scheduler_name, scheduler_names
 from imagestudio.gui.images import image_path_from_mime, image_suffixes, load_thumbnail
 from imagestudio.gui.panels.loras import LoraList
 
 if TYPE_CHECKING:
-    from imagestudio.core.metadata import ImageSettings
+    from imagestudio.core.outputs.metadata import ImageSettings
 
 __all__ = ["ImageDropArea", "PromptPanel", "PromptSuggestions", "image_path_from_mime"]
 

@@ -104,8 +104,8 @@ def save_pasted_image(image: QImage) -> Path:
     """Write a pasted picture to `cache/pasted/` as PNG (atomically) and return its path."""
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
+    from imagestudio.core.outputs.storage import atomic_write_bytes
     from imagestudio.core.paths import app_paths
-    from imagestudio.core.storage import atomic_write_bytes
 
     data = QByteArray()
     buffer = QBuffer(data)

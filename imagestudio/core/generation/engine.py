@@ -1,0 +1,624 @@
+"""Run one request: load or reuse a pipeline, denoise with a step callback, return images.
+
+The engine takes plain callables (`on_step`, `is_cancelled`, `on_notice`) so the CLI, the window's
+worker thread and the tests drive it the same way. One pipeline stays loaded and is reused across
+jobs; changing the scheduler swaps a small object, never the weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagestudio.core.errors import (
+    ImageError,
+    ImageStudioError,
+    InvalidRequest,
+    JobCancelled,
+    ModelError,
+    OutOfMemory,
+)
+from imagestudio.core.generation.devices import (
+    DeviceInfo,
+    available_memory,
+    pick_device,
+    release_memory,
+    torch_dtype,
+)
+from imagestudio.core.generation.lora import LoraSet, resolve_lora
+from imagestudio.core.generation.memory import (
+    MEMORY_MODES,
+    MemoryPlan,
+    apply_plan,
+    out_of_memory_advice,
+    plan_job,
+    plan_offload,
+)
+from imagestudio.core.generation.previews import PreviewMapper, latent_rgb_for_model
+from imagestudio.core.generation.schedulers import friendly_name, make_scheduler
+from imagestudio.core.images import load_rgb
+from imagestudio.core.models.library import FAMILY_LABELS, ModelRef, resolve_model
+from imagestudio.core.models.singlefile import load_single_file
+from imagestudio.core.paths import app_paths
+from imagestudio.core.requests import GenerationRequest
+
+log = logging.getLogger(__name__)
+
+StepCallback = Callable[[int, int, "np.ndarray | None"], None]
+CancelCheck = Callable[[], bool]
+NoticeCallback = Callable[[str], None]
+
+# Rough working-memory factors, calibrated to diffusers' SD pipelines (see estimate_job_memory).
+_UNET_ACTIVATION_FACTOR = 40
+_VAE_SAFETY_FACTOR = 2
+_HEADROOM = 0.9
+
+
+def prepare_model_stack() -> None:
+    """Import the model stack with every network path closed and its chatter silenced."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+@dataclass
+class GenerationResult:
+    """What a finished job produced, with every value it actually used."""
+
+    request: GenerationRequest
+    images: list[Any]  # PIL images
+    seeds: list[int]
+    width: int
+    height: int
+    scheduler: str
+    model_name: str
+    model_path: str
+    family: str
+    device: str
+    duration: float
+    load_seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def used_request(self) -> GenerationRequest:
+        """The request with the random parts filled in: re-running it gives the same images."""
+        return self.request.replace(
+            seed=self.seeds[0], width=self.width, height=self.height, scheduler=self.scheduler
+        )
+
+
+@dataclass
+class _Loaded:
+    key: tuple[str | None, ...]
+    ref: ModelRef
+    pipe: Any
+    base_scheduler_class: Any
+    base_scheduler_config: dict[str, Any]
+    previews: PreviewMapper
+    img2img: Any = None
+    loras: LoraSet = field(default_factory=LoraSet)
+    offload: str = "none"
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "failed to allocate" in text
+    )
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def estimate_job_memory(
+    width: int,
+    height: int,
+    count: int,
+    guidance: float,
+    pipe: Any,
+    bytes_per_value: int,
+    *,
+    vae_slicing: bool | None = None,
+    vae_tiling: bool | None = None,
+) -> int:
+    """Working memory (bytes) a job needs beyond the loaded weights.
+
+    Two terms dominate diffusers' SD pipelines: the UNet's activations at its first level
+    (batch doubled by classifier-free guidance) and the VAE decode at full resolution, which
+    holds a few wide feature maps per image. Attention is taken as memory-efficient (PyTorch's
+    scaled-dot-product attention), so it is linear in pixels.
+    """
+    vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    latent_pixels = (width // vae_scale) * (height // vae_scale)
+    cfg_batch = count * (2 if guidance > 1 else 1)
+    first_level = int(pipe.unet.config.block_out_channels[0])
+    unet = _UNET_ACTIVATION_FACTOR * latent_pixels * first_level * cfg_batch * bytes_per_value
+    channels = list(pipe.vae.config.block_out_channels)
+    widest_full_res = 2 * channels[0] + 2 * channels[min(1, len(channels) - 1)]
+    if vae_slicing is None:
+        vae_slicing = bool(getattr(pipe.vae, "use_slicing", False))
+    if vae_tiling is None:
+        vae_tiling = bool(getattr(pipe.vae, "use_tiling", False))
+    decoded_batch = 1 if vae_slicing else count
+    pixels = width * height
+    if vae_tiling:
+        tile = int(getattr(pipe.vae, "tile_sample_min_size", 512) or 512)
+        pixels = min(pixels, tile * tile)
+    vae = _VAE_SAFETY_FACTOR * widest_full_res * pixels * decoded_batch * bytes_per_value
+    return int(unet + vae)
+
+
+def check_memory(
+    needed: int, free: int | None, width: int, height: int, count: int, device: DeviceInfo
+) -> None:
+    """Refuse, before any work, a job that cannot fit in the device's free memory."""
+    if free is None or needed <= free * _HEADROOM:
+        return
+    images = "an image" if count == 1 else f"{count} images"
+    raise InvalidRequest(
+        f"Making {images} of {width}x{height} needs about {_gib(needed)} of working memory, but "
+        f"only {_gib(free)} is free on the {device.kind.upper()}. Choose a smaller size or fewer "
+        "images."
+    )
+
+
+def read_image(path: str) -> Any:
+    """Open an input image as upright RGB, or raise ImageError with a sentence about the file."""
+    return load_rgb(path).image
+
+
+class Engine:
+    """Runs requests one at a time, keeping the last model loaded."""
+
+    def __init__(
+        self,
+        device: DeviceInfo | None = None,
+        models_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        device_setting: str | None = None,
+        precision_setting: str | None = None,
+        hf_cache: Path | None = None,
+        memory_setting: str | None = None,
+        prediction_overrides: dict[str, str] | None = None,
+    ) -> None:
+        self._device = device
+        self.memory_mode = memory_setting if memory_setting in MEMORY_MODES else "auto"
+        # model name or path -> "epsilon" | "v_prediction", for models whose files do not say
+        self.prediction_overrides = dict(prediction_overrides or {})
+        self._device_setting = device_setting
+        self._precision_setting = precision_setting
+        self.models_dir = models_dir or app_paths().models_dir
+        self.cache_dir = cache_dir or app_paths().cache_dir
+        self.hf_cache = hf_cache
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def device(self) -> DeviceInfo:
+        if self._device is None:
+            self._device = pick_device(self._device_setting, self._precision_setting)
+        return self._device
+
+    @property
+    def pipeline(self) -> Any:
+        """The loaded text-to-image pipeline, or None (for benchmarks and instrumentation)."""
+        return self._loaded.pipe if self._loaded else None
+
+    @property
+    def loaded_model(self) -> ModelRef | None:
+        return self._loaded.ref if self._loaded else None
+
+    def unload(self) -> None:
+        with self._lock:
+            self._unload()
+
+    def _unload(self) -> None:
+        if self._loaded is not None:
+            self._loaded = None
+            release_memory(self.device)
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def load(self, model: str, on_notice: NoticeCallback | None = None) -> float:
+        """Load `model` (a name or a folder) unless it is already loaded; return seconds spent."""
+        with self._lock:
+            return self._load(model, on_notice)[1]
+
+    def _load(self, model: str, on_notice: NoticeCallback | None) -> tuple[_Loaded, float]:
+        ref = resolve_model(model, self.models_dir, self.hf_cache)
+        device = self.device
+        prediction = self.prediction_overrides.get(ref.name) or self.prediction_overrides.get(
+            str(ref.path)
+        )
+        key = (str(ref.path), device.torch_device, device.precision, self.memory_mode, prediction)
+        if self._loaded is not None and self._loaded.key == key:
+            return self._loaded, 0.0
+        self._unload()
+        if on_notice:
+            on_notice(f"Loading {ref.name} ({FAMILY_LABELS[ref.family]}) on {device.describe()}…")
+        started = time.perf_counter()
+        prepare_model_stack()
+        from diffusers import DiffusionPipeline
+
+        try:
+            if ref.layout == "single_file":
+                pipe = load_single_file(
+                    ref.path, ref.family, torch_dtype(device.precision), self.cache_dir, prediction
+                )
+            else:
+                pipe = DiffusionPipeline.from_pretrained(
+                    ref.path,
+                    dtype=torch_dtype(device.precision),
+                    local_files_only=True,
+                    use_safetensors=True,
+                    variant=ref.variant,
+                    safety_checker=None,
+                    requires_safety_checker=False,
+                )
+        except ImageStudioError:
+            raise
+        except Exception as exc:
+            if _is_oom(exc):
+                raise self._model_too_big(ref) from exc
+            message = _short(exc)
+            hint = ""
+            if "safetensors" in message.lower():
+                hint = (
+                    " ImageStudio loads .safetensors weights only; pickle-based .bin files can run"
+                    " code when loaded."
+                )
+            raise ModelError(f"Could not load the model at {ref.path}: {message}.{hint}") from exc
+        for needed in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
+            if getattr(pipe, needed, None) is None:
+                raise ModelError(
+                    f"The model at {ref.path} has no {needed}; ImageStudio runs Stable "
+                    "Diffusion-type text-to-image models."
+                )
+        offload, why = self._plan_offload(pipe)
+        try:
+            if offload == "model":
+                pipe.enable_model_cpu_offload(device=device.torch_device)
+            elif offload == "sequential":
+                pipe.enable_sequential_cpu_offload(device=device.torch_device)
+            else:
+                pipe.to(device.torch_device)
+        except Exception as exc:
+            if _is_oom(exc):
+                raise self._model_too_big(ref) from exc
+            raise ModelError(f"Could not move {ref.name} to {device.kind}: {_short(exc)}") from exc
+        if why and on_notice:
+            on_notice(f"Memory: {offload} CPU offload, because {why}.")
+        pipe.set_progress_bar_config(disable=True)
+        mapper = PreviewMapper(latent_rgb_for_model(ref.path, ref.family, pipe.vae, self.cache_dir))
+        self._loaded = _Loaded(
+            key=key,
+            ref=ref,
+            pipe=pipe,
+            base_scheduler_class=type(pipe.scheduler),
+            base_scheduler_config=dict(pipe.scheduler.config)
+            | ({"prediction_type": prediction} if prediction else {}),
+            previews=mapper,
+            offload=offload,
+        )
+        seconds = time.perf_counter() - started
+        log.info(
+            "loaded %s in %.2f s (preview map: %s)", ref.path, seconds, mapper.latent_rgb.source
+        )
+        return self._loaded, seconds
+
+    def _plan_offload(self, pipe: Any) -> tuple[str, str | None]:
+        """Decide, before the weights move, whether the model stays on the device."""
+        import torch
+
+        sizes = [
+            sum(p.numel() * p.element_size() for p in module.parameters())
+            for module in pipe.components.values()
+            if isinstance(module, torch.nn.Module)
+        ]
+        native = int(pipe.unet.config.sample_size) * getattr(pipe, "vae_scale_factor", 8)
+        working = estimate_job_memory(
+            native, native, 1, 7.5, pipe, self.device.bytes_per_value, vae_tiling=True
+        )
+        free = available_memory(self.device.kind, self.device.index)
+        return plan_offload(
+            self.memory_mode, self.device.kind, free, sum(sizes), max(sizes, default=0), working
+        )
+
+    def _model_too_big(self, ref: ModelRef) -> OutOfMemory:
+        release_memory(self.device)
+        advice = out_of_memory_advice(self.memory_mode, self.device.kind)
+        return OutOfMemory(
+            f"The model {ref.name} does not fit in the memory of the "
+            f"{self.device.kind.upper()}. {advice}"
+        )
+
+    def memory_plan(
+        self, request: GenerationRequest, width: int, height: int, free: int | None
+    ) -> MemoryPlan:
+        """The memory savers `request` gets at width x height on the loaded model, with `free`
+        bytes free on the device."""
+        if self._loaded is None:
+            return MemoryPlan(self.memory_mode)
+        pipe = self._loaded.pipe
+        bytes_per_value = self.device.bytes_per_value
+        args = (width, height, request.count, request.guidance, pipe, bytes_per_value)
+        plain = estimate_job_memory(*args, vae_slicing=False, vae_tiling=False)
+        saved = estimate_job_memory(*args, vae_slicing=True, vae_tiling=True)
+        return plan_job(
+            self.memory_mode,
+            self.device.kind,
+            free,
+            plain,
+            saved,
+            width * height,
+            request.count,
+            self._loaded.offload,
+        )
+
+    # -- running ------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_step: StepCallback | None = None,
+        is_cancelled: CancelCheck | None = None,
+        on_notice: NoticeCallback | None = None,
+        previews: bool = True,
+    ) -> GenerationResult:
+        """Run `request` to the end and return its images.
+
+        `on_step(step, total, preview)` is called after every denoising step; `preview` is a small
+        uint8 RGB array (latent resolution, batch side by side), or None when `previews` is off.
+        `is_cancelled()` is checked before the first step and after every step; when it returns
+        True the job stops with `JobCancelled` before the VAE decode, so nothing is produced.
+        """
+        with self._lock:
+            started = time.perf_counter()
+            # Read the init image first: a bad file should not cost a model load.
+            init = read_image(request.init_image) if request.init_image else None
+            loras = [(resolve_lora(name, self.models_dir), w) for name, w in request.loras]
+            loaded, load_seconds = self._load(request.model, on_notice)
+            try:
+                return self._run(
+                    loaded,
+                    request,
+                    init,
+                    loras,
+                    on_step,
+                    is_cancelled,
+                    on_notice,
+                    previews,
+                    started,
+                    load_seconds,
+                )
+            except (JobCancelled, ImageStudioError):
+                raise
+            except Exception as exc:
+                if _is_oom(exc):
+                    release_memory(self.device)
+                    advice = out_of_memory_advice(self.memory_mode, self.device.kind)
+                    raise OutOfMemory(
+                        f"Ran out of memory on the {self.device.kind.upper()} while making "
+                        f"{request.count} image(s). {advice} The model stays loaded for the "
+                        "next try."
+                    ) from exc
+                log.exception("generation failed")
+                raise ImageStudioError(f"The generation failed: {_short(exc)}") from exc
+
+    def _run(
+        self,
+        loaded: _Loaded,
+        request: GenerationRequest,
+        init: Any,
+        loras: list[tuple[Path, float]],
+        on_step: StepCallback | None,
+        is_cancelled: CancelCheck | None,
+        on_notice: NoticeCallback | None,
+        previews: bool,
+        started: float,
+        load_seconds: float,
+    ) -> GenerationResult:
+        import torch
+
+        pipe = loaded.pipe
+        warnings: list[str] = []
+
+        def notice(text: str) -> None:
+            warnings.append(text)
+            if on_notice:
+                on_notice(text)
+
+        loaded.loras.apply(pipe, loras, on_notice)
+        init_image = None
+        if init is not None:
+            init_image, width, height = self._fit_init_image(init, request, notice)
+        else:
+            vae_scale = getattr(pipe, "vae_scale_factor", 8)
+            native = int(pipe.unet.config.sample_size) * vae_scale
+            width = request.width or native
+            height = request.height or native
+
+        free = available_memory(self.device.kind, self.device.index)
+        plan = self.memory_plan(request, width, height, free)
+        apply_plan(pipe, plan)
+        if (
+            plan.reasons
+            and plan.mode == "auto"
+            and (plan.attention_slicing or plan.vae_slicing or plan.vae_tiling)
+        ):
+            notice(plan.describe())
+        needed = estimate_job_memory(
+            width,
+            height,
+            request.count,
+            request.guidance,
+            pipe,
+            self.device.bytes_per_value,
+            vae_slicing=plan.vae_slicing,
+            vae_tiling=plan.vae_tiling,
+        )
+        check_memory(needed, free, width, height, request.count, self.device)
+        self._check_prompt_length(pipe, request, notice)
+
+        if request.scheduler is not None:
+            scheduler = make_scheduler(request.scheduler, loaded.base_scheduler_config)
+        else:
+            scheduler = loaded.base_scheduler_class.from_config(loaded.base_scheduler_config)
+        pipe.scheduler = scheduler
+
+        seed = (
+            request.seed if request.seed is not None else random.randint(0, 2**32 - request.count)
+        )
+        seeds = [seed + i for i in range(request.count)]
+        # CPU generators make a seed give the same starting noise on CUDA, MPS and CPU.
+        generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+
+        if is_cancelled and is_cancelled():
+            raise JobCancelled("Cancelled before the first step.")
+
+        mapper = loaded.previews
+
+        def step_end(p: Any, i: int, t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            if is_cancelled and is_cancelled():
+                raise JobCancelled(f"Cancelled after step {i + 1}.")
+            if on_step is not None:
+                preview = mapper(tensors["latents"]) if previews else None
+                on_step(i + 1, p.num_timesteps, preview)
+            return tensors
+
+        common: dict[str, Any] = {
+            "prompt": [request.prompt] * request.count,
+            "negative_prompt": [request.negative_prompt] * request.count
+            if request.negative_prompt
+            else None,
+            "num_inference_steps": request.steps,
+            "guidance_scale": request.guidance,
+            "generator": generators,
+            "callback_on_step_end": step_end,
+            "callback_on_step_end_tensor_inputs": ["latents"],
+            "output_type": "pil",
+        }
+        if init_image is not None:
+            img2img = self._img2img_pipe(loaded)
+            img2img.scheduler = scheduler
+            output = img2img(image=init_image, strength=request.strength, **common)
+        else:
+            output = pipe(width=width, height=height, **common)
+        images = list(output.images)
+        return GenerationResult(
+            request=request,
+            images=images,
+            seeds=seeds,
+            width=width,
+            height=height,
+            scheduler=friendly_name(scheduler),
+            model_name=loaded.ref.name,
+            model_path=str(loaded.ref.path),
+            family=loaded.ref.family,
+            device=self.device.describe(),
+            duration=time.perf_counter() - started,
+            load_seconds=load_seconds,
+            warnings=warnings,
+        )
+
+    def _img2img_pipe(self, loaded: _Loaded) -> Any:
+        if loaded.img2img is None:
+            from diffusers import AutoPipelineForImage2Image
+
+            try:
+                # from_pipe shares the loaded modules: no second copy of the weights.
+                loaded.img2img = AutoPipelineForImage2Image.from_pipe(loaded.pipe)
+            except Exception as exc:
+                raise ModelError(
+                    f"{loaded.ref.name} cannot do image-to-image: {_short(exc)}"
+                ) from exc
+            loaded.img2img.set_progress_bar_config(disable=True)
+        return loaded.img2img
+
+    @staticmethod
+    def _fit_init_image(
+        image: Any, request: GenerationRequest, notice: NoticeCallback
+    ) -> tuple[Any, int, int]:
+        from PIL import Image
+
+        width = request.width or image.width - image.width % 8
+        height = request.height or image.height - image.height % 8
+        if width < 8 or height < 8:
+            raise ImageError(
+                f"The init image is too small ({image.width}x{image.height}); it needs at least "
+                "8x8 pixels."
+            )
+        if (width, height) != image.size:
+            notice(
+                f"The init image is {image.width}x{image.height}; it was resized to "
+                f"{width}x{height}."
+            )
+            image = image.resize((width, height), Image.Resampling.LANCZOS)
+        return image, width, height
+
+    @staticmethod
+    def _check_prompt_length(pipe: Any, request: GenerationRequest, notice: NoticeCallback) -> None:
+        tokenizer = pipe.tokenizer
+        window = int(getattr(tokenizer, "model_max_length", 77) or 77)
+        for label, text in (
+            ("prompt", request.prompt),
+            ("negative prompt", request.negative_prompt),
+        ):
+            if not text:
+                continue
+            ids = tokenizer(text, truncation=False, add_special_tokens=True).input_ids
+            if len(ids) <= window:
+                continue
+            dropped = tokenizer.decode(ids[window - 1 : -1], skip_special_tokens=True).strip()
+            notice(
+                f"The {label} is {len(ids) - 2} tokens long but the model reads only "
+                f'{window - 2}; this part is ignored: "{dropped}".'
+            )
+
+
+_default_engine: Engine | None = None
+
+
+def default_engine() -> Engine:
+    global _default_engine
+    if _default_engine is None:
+        _default_engine = Engine()
+    return _default_engine
+
+
+def generate(
+    request: GenerationRequest,
+    on_step: StepCallback | None = None,
+    is_cancelled: CancelCheck | None = None,
+    on_notice: NoticeCallback | None = None,
+) -> GenerationResult:
+    """Run a request on the process-wide engine (one loaded pipeline, reused)."""
+    return default_engine().generate(request, on_step, is_cancelled, on_notice)
