@@ -35,7 +35,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def cpu():
-    from imagestudio.core.generation.devices import pick_device
+    from imagestudio.core.devices import pick_device
 
     return pick_device("cpu", "fp32")
 

@@ -76,3 +76,16 @@ def app_paths() -> AppPaths:
         outputs_dir=Path(platformdirs.user_pictures_dir()) / APP_NAME,
         models_dir=data / "models",
     )
+
+
+def default_hf_cache() -> Path:
+    """Where huggingface_hub keeps downloads, as it decides it (HF_HUB_CACHE, HF_HOME)."""
+    explicit = os.environ.get("HF_HUB_CACHE", "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("HF_HOME", "").strip()
+    if home:
+        return Path(home).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "huggingface" / "hub"

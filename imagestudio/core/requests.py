@@ -1,19 +1,46 @@
-"""Requests: frozen dataclasses that say everything a job needs, validated on construction.
+"""Requests: one union of frozen dataclasses, each saying everything one job needs.
 
-The CLI, the window and the tests build the same objects, so a bad value is refused in one place
-with one message (an `InvalidRequest`, also a `ValueError`) that is shown to the user as is.
+The CLI, the window, the history and the tests build the same objects, so a bad value is refused in
+one place with one message (an `InvalidRequest`, also a `ValueError`) that is shown to the user as
+is. The checks are pure: nothing here reads the disk. Whether an input picture exists is checked
+when the job runs, so a history entry whose picture has moved still restores its settings.
+
+Every request type has a `kind` (its `JobKind`), `describe()` (one line for the queue and the
+history), `to_dict()`/`from_dict()` (JSON for PNGs and history), `inputs()` (the files the job
+reads) and `history_columns()` (its values for the history's searchable columns).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from imagestudio.core.errors import InvalidRequest
+from imagestudio.core.vocabulary import (
+    BUILTIN_MODEL,
+    STYLE_INITS,
+    STYLE_MODES,
+    JobKind,
+    StyleInit,
+    StyleMode,
+)
 
-BUILTIN_MODEL = "starter"
+__all__ = [
+    "BUILTIN_MODEL",
+    "REQUEST_TYPES",
+    "GenerationRequest",
+    "Request",
+    "StyleRequest",
+    "is_finite_number",
+    "is_whole_number",
+    "parse_lora",
+    "parse_size",
+    "request_from_dict",
+]
 
 MIN_SIZE = 8
 MAX_SIZE = 8192
@@ -25,19 +52,51 @@ MAX_PROMPT_CHARS = 20_000
 MAX_LORAS = 8
 MAX_LORA_WEIGHT = 4.0
 
+# Style transfer: the quality mode never works above STYLE_MAX_SIZE (VGG features of a larger
+# picture do not fit a consumer GPU), and its coarsest scale is STYLE_MIN_SIZE.
+STYLE_MIN_SIZE = 64
+STYLE_MAX_SIZE = 1024
+STYLE_MAX_ITERATIONS = 5000
+STYLE_MAX_WEIGHT = 1e6
 
-def _is_int(value: object) -> bool:
+
+# -- value checks, shared by every request type (and by forms that read values back) ------------
+
+
+def is_whole_number(value: object) -> bool:
+    """An int that is not a bool (True is not a step count)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def is_finite_number(value: object) -> bool:
+    """An int or float, not a bool, not inf or nan."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def in_range(value: object, low: float, high: float, *, whole: bool = False) -> bool:
+    """Whether `value` is a (whole, if asked) number from `low` to `high`."""
+    ok = is_whole_number(value) if whole else is_finite_number(value)
+    return ok and low <= value <= high  # type: ignore[operator]
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"The {name} must be text.")
+    if len(value) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(
+            f"The {name} is {len(value)} characters long; the limit is {MAX_PROMPT_CHARS}."
+        )
 
 
 def _check_size(name: str, value: int | None) -> None:
     if value is None:
         return
-    if not _is_int(value):
+    if not is_whole_number(value):
         raise InvalidRequest(f"The {name} must be a whole number of pixels, not {value!r}.")
     if not MIN_SIZE <= value <= MAX_SIZE:
         raise InvalidRequest(
@@ -51,14 +110,60 @@ def _check_size(name: str, value: int | None) -> None:
         )
 
 
+def _check_seed(value: object) -> None:
+    if not in_range(value, 0, MAX_SEED, whole=True):
+        raise InvalidRequest(
+            f"The seed must be a whole number from 0 to {MAX_SEED}, or empty for a random "
+            f"seed; {value!r} was given."
+        )
+
+
+def _input_path(what: str, value: object) -> str:
+    """An input picture's path, made absolute (no disk access: existence is the job's check)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"The {what} must be a path to an image file.")
+    if "\x00" in value:
+        raise InvalidRequest(f"The {what} path holds a NUL character; choose the file again.")
+    return os.path.abspath(os.path.expanduser(value))
+
+
+_R = TypeVar("_R", bound="_RequestBase")
+
+
+class _RequestBase:
+    """What every request type shares: the dict round trip and `replace`."""
+
+    kind: ClassVar[JobKind]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field plus "kind" (stored in PNGs and history)."""
+        return {"kind": self.kind, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[_R], data: dict[str, Any]) -> _R:
+        """A request from `to_dict()` output; unknown keys (and "kind") are ignored."""
+        if not isinstance(data, dict):
+            raise InvalidRequest("Saved settings are not a JSON object.")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError as exc:
+            raise InvalidRequest(f"These saved settings are incomplete ({exc}).") from exc
+
+    def replace(self: _R, **changes: Any) -> _R:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
 @dataclass(frozen=True)
-class GenerationRequest:
+class GenerationRequest(_RequestBase):
     """One text-to-image (or image-to-image) job.
 
     `width`/`height` of None mean "the model's native size" (or the init image's size for
     img2img); `seed` of None means "pick one at random". The engine records what it used.
     `scheduler` of None keeps the model's own scheduler.
     """
+
+    kind: ClassVar[JobKind] = "generate"
 
     prompt: str
     negative_prompt: str = ""
@@ -76,85 +181,76 @@ class GenerationRequest:
     loras: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.prompt, str):
-            raise InvalidRequest("The prompt must be text.")
+        _check_text("prompt", self.prompt)
         if not self.prompt.strip():
             raise InvalidRequest("The prompt is empty: describe the image you want.")
-        if not isinstance(self.negative_prompt, str):
-            raise InvalidRequest("The negative prompt must be text.")
-        for name, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt)):
-            if len(text) > MAX_PROMPT_CHARS:
-                raise InvalidRequest(
-                    f"The {name} is {len(text)} characters long; the limit is {MAX_PROMPT_CHARS}."
-                )
+        _check_text("negative prompt", self.negative_prompt)
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidRequest("No model was chosen: give a model name or a model folder.")
         _check_size("width", self.width)
         _check_size("height", self.height)
-        if not _is_int(self.steps) or not 1 <= self.steps <= MAX_STEPS:
+        if not in_range(self.steps, 1, MAX_STEPS, whole=True):
             raise InvalidRequest(
                 f"Steps must be a whole number from 1 to {MAX_STEPS}; {self.steps!r} was given."
             )
-        if not _is_number(self.guidance) or not 0 <= self.guidance <= MAX_GUIDANCE:
+        if not in_range(self.guidance, 0, MAX_GUIDANCE):
             raise InvalidRequest(
                 f"The guidance (CFG) scale must be between 0 and {MAX_GUIDANCE:g}; "
                 f"{self.guidance!r} was given."
             )
-        if not _is_int(self.count) or not 1 <= self.count <= MAX_COUNT:
+        if not in_range(self.count, 1, MAX_COUNT, whole=True):
             raise InvalidRequest(
                 f"The number of images must be from 1 to {MAX_COUNT}; {self.count!r} was given."
             )
-        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED):
-            raise InvalidRequest(
-                f"The seed must be a whole number from 0 to {MAX_SEED}, or empty for a random "
-                f"seed; {self.seed!r} was given."
-            )
-        if self.seed is not None and self.seed + self.count - 1 > MAX_SEED:
-            raise InvalidRequest(
-                f"With {self.count} images the seed can be at most {MAX_SEED - self.count + 1} "
-                "(each image uses the next seed)."
-            )
+        if self.seed is not None:
+            _check_seed(self.seed)
+            if self.seed + self.count - 1 > MAX_SEED:
+                raise InvalidRequest(
+                    f"With {self.count} images the seed can be at most "
+                    f"{MAX_SEED - self.count + 1} (each image uses the next seed)."
+                )
         if self.scheduler is not None:
             from imagestudio.core.generation.schedulers import canonical_scheduler_name
 
             object.__setattr__(self, "scheduler", canonical_scheduler_name(self.scheduler))
-        if not _is_number(self.strength) or not 0 < self.strength <= 1:
+        if not is_finite_number(self.strength) or not 0 < self.strength <= 1:
             raise InvalidRequest(
                 f"The img2img strength must be above 0 and at most 1; {self.strength!r} was given."
             )
         if self.init_image is not None:
-            if not isinstance(self.init_image, str) or not self.init_image.strip():
-                raise InvalidRequest("The init image must be a path to an image file.")
-            path = Path(self.init_image).expanduser()
-            if not path.is_file():
-                raise InvalidRequest(f"The init image '{self.init_image}' does not exist.")
-            object.__setattr__(self, "init_image", str(path.resolve()))
+            object.__setattr__(self, "init_image", _input_path("init image", self.init_image))
             if int(self.steps * self.strength) < 1:
                 raise InvalidRequest(
                     f"With {self.steps} steps and strength {self.strength:g} no denoising step "
                     "would run; raise the strength or the number of steps."
                 )
-
         object.__setattr__(self, "loras", _check_loras(self.loras))
 
     @property
     def is_img2img(self) -> bool:
         return self.init_image is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of every field (stored in PNGs and history)."""
-        return dataclasses.asdict(self)
+    def describe(self) -> str:
+        return " ".join(self.prompt.split())
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
-        """Build a request from `to_dict()` output; unknown keys are ignored."""
-        if not isinstance(data, dict):
-            raise InvalidRequest("Saved settings are not a JSON object.")
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def inputs(self) -> tuple[tuple[str, str], ...]:
+        return (("init image", self.init_image),) if self.init_image else ()
 
-    def replace(self, **changes: Any) -> GenerationRequest:
-        return dataclasses.replace(self, **changes)
+    def history_columns(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "model": self.model,
+            "width": self.width,
+            "height": self.height,
+            "steps": self.steps,
+            "guidance": float(self.guidance),
+            "scheduler": self.scheduler,
+            "seed": self.seed,
+            "count": self.count,
+            "init_image": self.init_image,
+            "strength": float(self.strength) if self.is_img2img else None,
+        }
 
 
 def _check_loras(value: Any) -> tuple[tuple[str, float], ...]:
@@ -172,7 +268,7 @@ def _check_loras(value: Any) -> tuple[tuple[str, float], ...]:
         name, weight = item
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequest("A LoRA has no name: give its name or the path of its file.")
-        if not _is_number(weight) or not -MAX_LORA_WEIGHT <= weight <= MAX_LORA_WEIGHT:
+        if not in_range(weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT):
             raise InvalidRequest(
                 f"The weight of LoRA {name!r} must be a number from {-MAX_LORA_WEIGHT:g} to "
                 f"{MAX_LORA_WEIGHT:g}; {weight!r} was given."
@@ -181,6 +277,127 @@ def _check_loras(value: Any) -> tuple[tuple[str, float], ...]:
             raise InvalidRequest(f"The LoRA {name!r} is listed twice; give it once.")
         found.append((name.strip(), float(weight)))
     return tuple(found)
+
+
+def _check_weight(name: str, value: object) -> None:
+    if not is_finite_number(value):
+        raise InvalidRequest(f"The {name} must be a number, not {value!r}.")
+    if not 0 <= value <= STYLE_MAX_WEIGHT:  # type: ignore[operator]
+        raise InvalidRequest(
+            f"The {name} must be between 0 and {STYLE_MAX_WEIGHT:g}, not {value:g}."  # type: ignore[str-format]
+        )
+
+
+@dataclass(frozen=True)
+class StyleRequest(_RequestBase):
+    """A style-transfer job: repaint `content_image` in the style of `style_image`.
+
+    `strength` is the fast mode's style amount (0: the content back, 1: full style); the three
+    weights, `iterations` and `init` steer the quality mode. `size` is the output's long side.
+    """
+
+    kind: ClassVar[JobKind] = "style"
+
+    content_image: str
+    style_image: str
+    mode: StyleMode = "fast"
+    strength: float = 1.0
+    # the quality mode's knobs: relative weights (1.0 each is the tuned default)
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    tv_weight: float = 1.0
+    iterations: int = 300
+    size: int = 512
+    preserve_colors: bool = False
+    init: StyleInit = "content"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("content_image", "style_image"):
+            value = getattr(self, name)
+            what = "content" if name == "content_image" else "style"
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidRequest(f"Choose a {what} image first.")
+            object.__setattr__(self, name, _input_path(f"{what} image", value))
+        if self.mode not in STYLE_MODES:
+            raise InvalidRequest(f"The style mode must be fast or quality, not {self.mode!r}.")
+        if self.init not in STYLE_INITS:
+            raise InvalidRequest(
+                f"The quality mode starts from the content or from noise, not {self.init!r}."
+            )
+        if not in_range(self.strength, 0, 1):
+            raise InvalidRequest(
+                f"The style strength must be between 0 and 1, not {self.strength!r}."
+            )
+        _check_weight("content weight", self.content_weight)
+        _check_weight("style weight", self.style_weight)
+        _check_weight("smoothness (TV) weight", self.tv_weight)
+        if self.mode == "quality" and self.content_weight == 0 and self.style_weight == 0:
+            raise InvalidRequest(
+                "The content and style weights are both 0, so there is nothing to aim for; "
+                "raise at least one of them."
+            )
+        if not in_range(self.iterations, 1, STYLE_MAX_ITERATIONS, whole=True):
+            raise InvalidRequest(
+                f"Iterations must be a whole number from 1 to {STYLE_MAX_ITERATIONS}, "
+                f"not {self.iterations!r}."
+            )
+        if not in_range(self.size, STYLE_MIN_SIZE, STYLE_MAX_SIZE, whole=True):
+            raise InvalidRequest(
+                f"The output size (long side) must be from {STYLE_MIN_SIZE} to "
+                f"{STYLE_MAX_SIZE} pixels, not {self.size!r}."
+            )
+        if not isinstance(self.preserve_colors, bool):
+            raise InvalidRequest(
+                f"Preserve colours must be yes or no, not {self.preserve_colors!r}."
+            )
+        if not in_range(self.seed, 0, MAX_SEED, whole=True):
+            raise InvalidRequest(
+                f"The seed must be a whole number from 0 to 2^32-1, not {self.seed!r}."
+            )
+
+    def describe(self) -> str:
+        """One line for the history list and the PNG text: what was stylised with what."""
+        content, style = Path(self.content_image).name, Path(self.style_image).name
+        return f"Style transfer: {content} in the style of {style} ({self.mode})"
+
+    def inputs(self) -> tuple[tuple[str, str], ...]:
+        return (("content image", self.content_image), ("style image", self.style_image))
+
+    def history_columns(self) -> dict[str, Any]:
+        quality = self.mode == "quality"
+        return {
+            "prompt": self.describe(),
+            "model": f"style transfer ({self.mode})",
+            "steps": self.iterations if quality else None,
+            "seed": self.seed if quality else None,
+            "init_image": self.content_image,
+            "strength": None if quality else float(self.strength),
+        }
+
+
+#: Every kind of job, as a union and by kind.
+Request = GenerationRequest | StyleRequest
+REQUEST_TYPES: dict[str, type[GenerationRequest] | type[StyleRequest]] = {
+    cls.kind: cls for cls in (GenerationRequest, StyleRequest)
+}
+
+
+def request_from_dict(data: dict[str, Any], kind: str | None = None) -> Request:
+    """The request a `to_dict()` dict describes; `kind` (a history row's) wins over its "kind"."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("Saved settings are not a JSON object.")
+    wanted = kind or data.get("kind") or "generate"
+    cls = REQUEST_TYPES.get(str(wanted))
+    if cls is None:
+        raise InvalidRequest(
+            f"These settings are for a kind of job ({wanted!r}) this version of ImageStudio "
+            "does not know."
+        )
+    return cls.from_dict(data)
+
+
+# -- command-line helpers -----------------------------------------------------------------------
 
 
 def parse_lora(text: str) -> tuple[str, float]:

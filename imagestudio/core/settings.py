@@ -12,15 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagestudio.core.generation.devices import DEVICE_CHOICES, PRECISION_CHOICES
-from imagestudio.core.generation.memory import MEMORY_MODES
-from imagestudio.core.models.singlefile import PREDICTIONS
 from imagestudio.core.outputs.storage import atomic_write_bytes
-from imagestudio.core.paths import AppPaths, app_paths
-from imagestudio.core.requests import BUILTIN_MODEL
+from imagestudio.core.paths import AppPaths, app_paths, default_hf_cache
+from imagestudio.core.vocabulary import (
+    BUILTIN_MODEL,
+    DEVICE_CHOICES,
+    MEMORY_MODES,
+    PRECISION_CHOICES,
+    PREDICTIONS,
+    THEMES,
+)
+
+__all__ = ["SCHEMA_VERSION", "THEMES", "Settings", "load_settings", "save_settings"]
 
 SCHEMA_VERSION = 1
-THEMES = ("system", "light", "dark")
 
 
 @dataclass
@@ -59,8 +64,6 @@ class Settings:
         """The Hugging Face cache to list models from, or None when that is turned off."""
         if not self.scan_hf_cache:
             return None
-        from imagestudio.core.models.library import default_hf_cache
-
         return Path(self.hf_cache_dir).expanduser() if self.hf_cache_dir else default_hf_cache()
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The main window: composes the panels, owns the job queue and the worker thread.
 
-Data flows one way: a panel builds a `GenerationRequest` (or a `StyleRequest`), the window queues
-it and hands it to the worker, the worker's signals come back with previews (QImage) and results
-(file paths), and the window shows them. Nothing here imports torch.
+Data flows one way: a form panel builds a request (any kind in `core.requests`), the window queues
+it and hands it to the worker, the worker's signals come back with previews (QImage) and one
+`JobOutcome` per finished job, and the window shows them. Each kind of job has one form (a tab);
+the window finds it by the request's kind. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QUrl, Signal
 from PySide6.QtGui import (
@@ -49,9 +51,9 @@ from imagestudio.core.models.library import scan_library
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
 from imagestudio.core.outputs.metadata import read_settings
 from imagestudio.core.paths import app_paths
-from imagestudio.core.requests import BUILTIN_MODEL, GenerationRequest
+from imagestudio.core.requests import BUILTIN_MODEL, Request
 from imagestudio.core.settings import Settings, load_settings, save_settings
-from imagestudio.core.style.requests import StyleRequest
+from imagestudio.core.vocabulary import JobKind
 from imagestudio.gui.dialogs.settings import SettingsDialog
 from imagestudio.gui.images import image_path_from_mime
 from imagestudio.gui.panels.canvas import Canvas
@@ -60,21 +62,38 @@ from imagestudio.gui.panels.history import HistoryPanel
 from imagestudio.gui.panels.prompt import PromptPanel
 from imagestudio.gui.panels.style import StylePanel
 from imagestudio.gui.theme import apply_theme
-from imagestudio.gui.worker import FinishedJob, GenerationWorker
+from imagestudio.gui.worker import JobWorker
+
+if TYPE_CHECKING:
+    from imagestudio.core.outcomes import JobOutcome
 
 log = logging.getLogger(__name__)
 GENERATE_TAB, STYLE_TAB = 0, 1
 
 
+class JobForm(Protocol):
+    """A tab's form for one kind of job (the Generate and Style panels)."""
+
+    def build_request(self) -> Request: ...
+    def load_request(self, request: Request) -> None: ...
+    def show_outcome(self, outcome: JobOutcome) -> None: ...
+    def set_busy(self, running: bool, queued: int) -> None: ...
+    def form_state(self) -> dict: ...
+    def restore_form_state(self, state: dict) -> None: ...
+
+
+def _form_key(kind: JobKind) -> str:
+    """The window.ini key a kind's form is kept under ("form" for the first form, as always)."""
+    return "form" if kind == "generate" else f"{kind}_form"
+
+
 @dataclass
 class QueuedJob:
     id: int
-    request: GenerationRequest | StyleRequest
+    request: Request
 
     def describe(self) -> str:
-        if isinstance(self.request, StyleRequest):
-            return self.request.describe()
-        return " ".join(self.request.prompt.split())
+        return self.request.describe()
 
 
 class MainWindow(QMainWindow):
@@ -103,6 +122,11 @@ class MainWindow(QMainWindow):
         self.queue_list = QListWidget()
         self.history = HistoryPanel(self.history_store)
         self.gallery = GalleryStrip()
+        # each kind of job: its tab, and the form there (the window finds it by request kind)
+        self.forms: dict[JobKind, tuple[int, JobForm]] = {
+            "generate": (GENERATE_TAB, self.prompt),
+            "style": (STYLE_TAB, self.style_panel),
+        }
         self._build_layout()
         self._build_menus()
         self._build_status_bar()
@@ -229,7 +253,7 @@ class MainWindow(QMainWindow):
     def _start_worker(self) -> None:
         self.worker_thread = QThread(self)
         self.worker_thread.setObjectName("imagestudio-worker")
-        self.worker = GenerationWorker(self.settings)
+        self.worker = JobWorker(self.settings)
         self.worker.moveToThread(self.worker_thread)
         self.worker_thread.start()
 
@@ -265,10 +289,11 @@ class MainWindow(QMainWindow):
         return self._enqueue_form(self.prompt.build_request)
 
     def start_current_tab(self) -> int | None:
-        """Ctrl+Enter: generate on the Generate tab, stylise on the Style tab."""
-        if self.tabs.currentIndex() == STYLE_TAB:
-            return self.stylize()
-        return self.generate()
+        """Ctrl+Enter: queue the job of the tab on show (generate, stylise)."""
+        for tab, form in self.forms.values():
+            if tab == self.tabs.currentIndex():
+                return self._enqueue_form(form.build_request)
+        return None
 
     def stylize(self) -> int | None:
         """Queue the Style tab's request; returns the job id, or None if the form is invalid."""
@@ -289,7 +314,7 @@ class MainWindow(QMainWindow):
             return
         slot.set_path(path)
 
-    def enqueue(self, request: GenerationRequest | StyleRequest) -> int:
+    def enqueue(self, request: Request) -> int:
         self.canvas.clear_error()
         job = QueuedJob(next(self._ids), request)
         self._queue.append(job)
@@ -338,8 +363,8 @@ class MainWindow(QMainWindow):
         visible = bool(self._queue)
         self.queue_list.setVisible(visible)
         self.queue_label.setVisible(visible)
-        self.prompt.set_busy(self._running is not None, len(self._queue))
-        self.style_panel.set_busy(self._running is not None)
+        for _, form in self.forms.values():
+            form.set_busy(self._running is not None, len(self._queue))
 
     def _is_current(self, job_id: int) -> bool:
         return self._running is not None and self._running.id == job_id
@@ -375,27 +400,20 @@ class MainWindow(QMainWindow):
         self.job_done.emit(job_id, status)
         self._dispatch()
 
-    def _on_finished(self, job_id: int, job: FinishedJob) -> None:
-        if job.files:
-            self.canvas.show_result(job.files[0])
-        for path in job.files:
-            self.gallery.add_image(path)
+    def _on_finished(self, job_id: int, outcome: JobOutcome) -> None:
+        if outcome.files:
+            self.canvas.show_result(outcome.files[0])
+        for path in outcome.files:
+            self.gallery.add_image(str(path))
         self.history.refresh()
-        if job.kind == "style":
-            self.statusBar().showMessage(
-                f"Done in {job.duration:.1f} s: {job.width}x{job.height}, {job.model_name}", 15000
-            )
-        else:
-            self.prompt.set_last_seed(job.seeds[0])
-            self.prompt.set_suggestions(self._suggestions())
-            seeds = ", ".join(str(s) for s in job.seeds)
-            self.statusBar().showMessage(
-                f"Done in {job.duration:.1f} s: {job.width}x{job.height}, {job.scheduler}, "
-                f"seed {seeds}",
-                15000,
-            )
-            self.model_label.setText(f"Model: {job.model_name}")
-        for warning in job.warnings:
+        form = self.forms.get(outcome.kind)
+        if form is not None:
+            form[1].show_outcome(outcome)
+        self.prompt.set_suggestions(self._suggestions())
+        self.statusBar().showMessage(f"Done in {outcome.duration:.1f} s: {outcome.summary}", 15000)
+        if outcome.model:
+            self.model_label.setText(f"Model: {outcome.model}")
+        for warning in outcome.warnings:
             self.canvas.show_error(warning)
         self._job_ended(job_id, "done")
 
@@ -421,51 +439,31 @@ class MainWindow(QMainWindow):
         except HistoryError:
             return []
 
-    def _record_request(self, record: JobRecord) -> GenerationRequest | None:
+    def _open_record(self, record: JobRecord, run: bool) -> None:
+        """A history entry: its settings in its kind's form (that tab on show); queued again
+        when `run`, else its picture on the canvas."""
         try:
-            request = GenerationRequest.from_dict(record.request)
-            return request.replace(count=record.count)
-        except (InvalidRequest, TypeError) as exc:
-            self.canvas.show_error(f"That history entry cannot be loaded: {exc}")
-            return None
-
-    def _style_request(self, record: JobRecord) -> StyleRequest | None:
-        try:
-            return StyleRequest.from_dict(record.request)
+            request = record.to_request()
         except InvalidRequest as exc:
-            self.canvas.show_error(f"That history entry cannot be loaded: {exc}")
-            return None
-
-    def _open_style_record(self, record: JobRecord, run: bool) -> None:
-        """A style job from history: its settings on the Style tab; queued again when `run`."""
-        style = self._style_request(record)
-        if style is None:
+            self.canvas.show_error(str(exc))
             return
-        self.style_panel.load_request(style)
-        self.tabs.setCurrentIndex(STYLE_TAB)
+        form = self.forms.get(request.kind)
+        if form is None:
+            self.canvas.show_error(f"This window has no form for {request.kind} jobs.")
+            return
+        tab, panel = form
+        panel.load_request(request)
+        self.tabs.setCurrentIndex(tab)
         if run:
-            self.enqueue(style)
+            self.enqueue(request)
         elif record.outputs and Path(record.outputs[0]).is_file():
             self.canvas.show_result(record.outputs[0])
 
     def _load_record(self, record: JobRecord) -> None:
-        if record.kind == "style":
-            self._open_style_record(record, run=False)
-            return
-        request = self._record_request(record)
-        if request is not None:
-            self.prompt.load_request(request)
-            if record.outputs and Path(record.outputs[0]).is_file():
-                self.canvas.show_result(record.outputs[0])
+        self._open_record(record, run=False)
 
     def _rerun_record(self, record: JobRecord) -> None:
-        if record.kind == "style":
-            self._open_style_record(record, run=True)
-            return
-        request = self._record_request(record)
-        if request is not None:
-            self.prompt.load_request(request)
-            self.enqueue(request)
+        self._open_record(record, run=True)
 
     def load_settings_from_image(self, path: str) -> bool:
         try:
@@ -496,7 +494,7 @@ class MainWindow(QMainWindow):
         library = scan_library(models_dir, self.settings.resolved_hf_cache())
         refs = [entry.ref for entry in library if entry.usable]
         entries = [(entry.label(), entry.name) for entry in library if entry.usable]
-        self.prompt.set_loras_available([e.name for e in library if e.kind == "lora"])
+        self.prompt.set_loras_available([e.name for e in library if e.role == "lora"])
         self.prompt.set_native_sizes(
             {e.name: e.info["native_size"] for e in library if e.info.get("native_size")}
         )
@@ -614,30 +612,24 @@ class MainWindow(QMainWindow):
         state = stored.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        form = stored.value("form")
-        if isinstance(form, str):
-            try:
-                self.prompt.restore_form_state(json.loads(form))
-            except ValueError:
-                log.warning("ignoring unreadable saved form")
-        style_form = stored.value("style_form")
-        if isinstance(style_form, str):
-            try:
-                self.style_panel.restore_form_state(json.loads(style_form))
-            except ValueError:
-                log.warning("ignoring unreadable saved style form")
-        tab = stored.value("tab")
-        if tab in ("generate", "style"):
-            self.tabs.setCurrentIndex(GENERATE_TAB if tab == "generate" else STYLE_TAB)
+        for kind, (tab, form) in self.forms.items():
+            saved = stored.value(_form_key(kind))
+            if isinstance(saved, str):
+                try:
+                    form.restore_form_state(json.loads(saved))
+                except ValueError:
+                    log.warning("ignoring the unreadable saved %s form", kind)
+            if stored.value("tab") == kind:
+                self.tabs.setCurrentIndex(tab)
 
     def save_state(self) -> None:
         stored = self._qsettings()
         stored.setValue("geometry", self.saveGeometry())
         stored.setValue("window_state", self.saveState())
-        stored.setValue("form", json.dumps(self.prompt.form_state()))
-        stored.setValue("style_form", json.dumps(self.style_panel.form_state()))
-        is_style = self.tabs.currentIndex() == STYLE_TAB
-        stored.setValue("tab", "style" if is_style else "generate")
+        for kind, (tab, form) in self.forms.items():
+            stored.setValue(_form_key(kind), json.dumps(form.form_state()))
+            if tab == self.tabs.currentIndex():
+                stored.setValue("tab", kind)
         stored.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)

@@ -48,8 +48,11 @@ def test_import_list_info_and_generate_from_a_single_file(capsys, sd1_file: Path
 def test_pickles_are_refused_and_converted(capsys, tmp_path: Path) -> None:
     source = tmp_path / "old.ckpt"
     torch.save({"state_dict": {"w": torch.arange(4.0)}, "global_step": 5}, source)
+    # import converts it first (running none of its code), then checks what it holds
     code, _, err = run(capsys, "models", "import", str(source))
-    assert code == cli.EXIT_MODEL and "models convert" in one_error_line(err)
+    assert code == cli.EXIT_MODEL and "Converting old.ckpt" in err
+    assert "do not look like a Stable Diffusion checkpoint" in err.splitlines()[-1]
+    assert not (app_paths().models_dir / "old.safetensors").exists()
     code, _, err = run(capsys, "generate", "a cat", "--model", str(source))
     assert code == cli.EXIT_MODEL and "pickle" in one_error_line(err)
 
@@ -74,7 +77,20 @@ def test_info_and_import_of_nothing(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "models", "info", "nope")
     assert code == cli.EXIT_MODEL and "No model named 'nope'" in one_error_line(err)
     code, _, err = run(capsys, "models", "import", str(tmp_path / "missing"))
-    assert code == cli.EXIT_MODEL and "There is no model at" in one_error_line(err)
+    assert code == cli.EXIT_MODEL and "There is no file or folder at" in one_error_line(err)
+
+
+def test_import_converts_a_pickle_lora(capsys, tmp_path: Path) -> None:
+    from tests.core.models.test_library import LORA
+
+    source = tmp_path / "ink.pt"
+    torch.save(dict(LORA), source)
+    code, _, err = run(capsys, "models", "import", str(source))
+    assert code == cli.EXIT_OK, err
+    assert "the original is left as it is" in err and source.is_file()
+    assert (app_paths().models_dir / "loras" / "ink.safetensors").is_file()
+    code, out, _ = run(capsys, "models", "list")
+    assert "loras/ink" in out
 
 
 def test_download_offline_says_so(capsys, monkeypatch) -> None:

@@ -18,7 +18,7 @@ from imagestudio import cli
 from imagestudio.core.outputs.history import HistoryStore
 from imagestudio.core.outputs.metadata import IMAGESTUDIO_KEY, PARAMETERS_KEY
 from imagestudio.core.paths import app_paths
-from imagestudio.core.style.requests import StyleRequest
+from imagestudio.core.requests import StyleRequest
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -8,11 +8,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagestudio.core.errors import ModelError
+from imagestudio.core.errors import ImageError, ModelError
+from imagestudio.core.generation.job import DIFFUSION
 from imagestudio.core.jobs import run_job
 from imagestudio.core.outputs.history import HistoryStore
 from imagestudio.core.outputs.metadata import read_settings
 from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.workspace import EngineConfig, Workspace
+
+
+def workspace(engine, history, out: Path) -> Workspace:
+    """A workspace around the session's engine (its model stays loaded across tests)."""
+    config = EngineConfig(models_dir=engine.models_dir, cache_dir=engine.cache_dir, outputs_dir=out)
+    return Workspace(config, history, engines={DIFFUSION: engine})
 
 
 def make(tiny_model: Path, **changes) -> GenerationRequest:
@@ -31,7 +39,7 @@ def make(tiny_model: Path, **changes) -> GenerationRequest:
 def test_done_job_writes_pngs_with_settings_and_history(engine, tiny_model, tmp_path) -> None:
     out = tmp_path / "out"
     with HistoryStore(tmp_path / "h.sqlite3") as history:
-        outcome = run_job(make(tiny_model, count=2), engine, history, out)
+        outcome = run_job(make(tiny_model, count=2), workspace(engine, history, out))
         assert outcome.status == "done"
         assert [p.parent for p in outcome.files] == [out, out]
         assert [p.name.split("_")[1] for p in outcome.files] == ["5", "6"]
@@ -61,9 +69,9 @@ def test_cancelled_job_writes_nothing_and_is_recorded(engine, tiny_model, tmp_pa
     out = tmp_path / "out"
     with HistoryStore(tmp_path / "h.sqlite3") as history:
         outcome = run_job(
-            make(tiny_model, steps=4), engine, history, out, is_cancelled=lambda: True
+            make(tiny_model, steps=4), workspace(engine, history, out), is_cancelled=lambda: True
         )
-        assert outcome.status == "cancelled" and outcome.files == []
+        assert outcome.status == "cancelled" and outcome.files == ()
         assert history.get(outcome.history_id).status == "cancelled"
     assert not out.exists() or list(out.iterdir()) == []
 
@@ -73,9 +81,7 @@ def test_failed_job_is_recorded_and_raised(engine, tmp_path) -> None:
         with pytest.raises(ModelError):
             run_job(
                 GenerationRequest(prompt="x", model=str(tmp_path / "none")),
-                engine,
-                history,
-                tmp_path / "out",
+                workspace(engine, history, tmp_path / "out"),
             )
         (job,) = history.recent()
     assert job.status == "failed" and "There is no model at" in job.message
@@ -83,5 +89,29 @@ def test_failed_job_is_recorded_and_raised(engine, tmp_path) -> None:
 
 def test_exact_files_are_used(engine, tiny_model, tmp_path) -> None:
     target = tmp_path / "mine.png"
-    outcome = run_job(make(tiny_model), engine, None, tmp_path, exact_files=[target])
-    assert outcome.files == [target] and target.is_file()
+    outcome = run_job(make(tiny_model), workspace(engine, None, tmp_path), exact_files=[target])
+    assert outcome.files == (target,) and target.is_file()
+
+
+def test_a_missing_input_fails_the_job_not_the_request(engine, tiny_model, tmp_path) -> None:
+    # the request is pure data: it builds (and a history entry restores) without the file
+    request = make(tiny_model, init_image=str(tmp_path / "moved.png"), steps=4)
+    assert Path(request.init_image).is_absolute()
+    with HistoryStore(tmp_path / "h.sqlite3") as history:
+        with pytest.raises(ImageError, match="moved.png does not exist"):
+            run_job(request, workspace(engine, history, tmp_path / "out"))
+        (job,) = history.recent()
+        assert job.status == "failed" and job.to_request() == request
+        (tmp_path / "folder.png").mkdir()
+        folder = request.replace(init_image=str(tmp_path / "folder.png"))
+        with pytest.raises(ImageError, match="is a folder, not an image file"):
+            run_job(folder, workspace(engine, history, tmp_path / "out"))
+
+
+def test_the_outcome_is_one_plain_record(engine, tiny_model, tmp_path) -> None:
+    outcome = run_job(make(tiny_model, count=2, seed=None), workspace(engine, None, tmp_path))
+    assert outcome.kind == "generate" and outcome.status == "done"
+    assert len(outcome.seeds) == 2 and outcome.seeds[1] == outcome.seeds[0] + 1
+    assert outcome.summary.startswith("64x64, DPM++ 2M, seed ")
+    assert outcome.width == outcome.height == 64 and outcome.duration > 0
+    assert outcome.request.seed == outcome.seeds[0]  # the request as it ran

@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 
 from imagestudio.core.errors import InvalidRequest
-from imagestudio.core.requests import GenerationRequest, parse_size
+from imagestudio.core.requests import (
+    GenerationRequest,
+    StyleRequest,
+    parse_size,
+    request_from_dict,
+)
 
 
 def test_defaults_are_valid() -> None:
@@ -40,7 +45,8 @@ def test_defaults_are_valid() -> None:
         ({"strength": 1.5}, "strength"),
         ({"scheduler": "warp drive"}, "Unknown scheduler"),
         ({"model": " "}, "No model was chosen"),
-        ({"init_image": "/no/such/image.png"}, "does not exist"),
+        ({"init_image": "  "}, "path to an image file"),
+        ({"init_image": "a\x00b.png"}, "NUL character"),
         ({"prompt": "x" * 20_001}, "limit is 20000"),
     ],
 )
@@ -75,6 +81,12 @@ def test_scheduler_names_are_canonicalised() -> None:
 def test_round_trip_through_dict() -> None:
     request = GenerationRequest(prompt="a", negative_prompt="b", seed=4, steps=7, count=2)
     assert GenerationRequest.from_dict(request.to_dict()) == request
+    assert request_from_dict(request.to_dict()) == request
+    style = StyleRequest("c.png", "s.png", mode="quality", seed=3)
+    assert request_from_dict(style.to_dict()) == style and style.to_dict()["kind"] == "style"
+    assert request_from_dict({"prompt": "old entries have no kind"}).kind == "generate"
+    with pytest.raises(InvalidRequest, match="does not know"):
+        request_from_dict({"kind": "teleport"})
     assert GenerationRequest.from_dict({**request.to_dict(), "future_field": 1}) == request
     with pytest.raises(InvalidRequest):
         GenerationRequest.from_dict(["not", "a", "dict"])  # type: ignore[arg-type]
@@ -91,3 +103,21 @@ def test_parse_size(text: str, size: tuple[int, int]) -> None:
 def test_parse_size_errors(text: str) -> None:
     with pytest.raises(InvalidRequest, match="WIDTHxHEIGHT"):
         parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"strength": True}, "strength"),
+        ({"iterations": True}, "Iterations"),
+        ({"size": True}, "output size"),
+        ({"seed": False}, "seed"),
+        ({"content_weight": float("nan")}, "content weight"),
+        ({"style_weight": 10**400}, "style weight"),
+        ({"preserve_colors": "yes"}, "Preserve colours"),
+        ({"mode": "slow"}, "fast or quality"),
+    ],
+)
+def test_style_values_use_the_same_checks(changes: dict, words: str) -> None:
+    with pytest.raises(InvalidRequest, match=words):
+        StyleRequest(**{"content_image": "c.png", "style_image": "s.png", **changes})

@@ -12,55 +12,46 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from imagestudio.core.errors import (
-    ImageError,
-    ImageStudioError,
-    InvalidRequest,
-    JobCancelled,
-    ModelError,
-    OutOfMemory,
-)
-from imagestudio.core.generation.devices import (
+from imagestudio.core.callbacks import CancelCheck, NoticeCallback, StepCallback
+from imagestudio.core.devices import (
     DeviceInfo,
     available_memory,
     pick_device,
     release_memory,
     torch_dtype,
 )
+from imagestudio.core.errors import (
+    ImageError,
+    ImageStudioError,
+    JobCancelled,
+    ModelError,
+    OutOfMemory,
+)
 from imagestudio.core.generation.lora import LoraSet, resolve_lora
 from imagestudio.core.generation.memory import (
-    MEMORY_MODES,
-    MemoryPlan,
     apply_plan,
+    check_fits,
     out_of_memory_advice,
-    plan_job,
-    plan_offload,
+    plan_for_job,
+    plan_load,
 )
 from imagestudio.core.generation.previews import PreviewMapper, latent_rgb_for_model
 from imagestudio.core.generation.schedulers import friendly_name, make_scheduler
 from imagestudio.core.images import load_rgb
-from imagestudio.core.models.library import FAMILY_LABELS, ModelRef, resolve_model
+from imagestudio.core.models.library import ModelRef, resolve_model
 from imagestudio.core.models.singlefile import load_single_file
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.vocabulary import FAMILY_LABELS, MEMORY_MODES, Family, MemoryMode, Offload
+
+if TYPE_CHECKING:
+    from imagestudio.core.workspace import EngineConfig
 
 log = logging.getLogger(__name__)
-
-StepCallback = Callable[[int, int, "np.ndarray | None"], None]
-CancelCheck = Callable[[], bool]
-NoticeCallback = Callable[[str], None]
-
-# Rough working-memory factors, calibrated to diffusers' SD pipelines (see estimate_job_memory).
-_UNET_ACTIVATION_FACTOR = 40
-_VAE_SAFETY_FACTOR = 2
-_HEADROOM = 0.9
 
 
 def prepare_model_stack() -> None:
@@ -92,7 +83,7 @@ class GenerationResult:
     scheduler: str
     model_name: str
     model_path: str
-    family: str
+    family: Family
     device: str
     duration: float
     load_seconds: float
@@ -115,7 +106,7 @@ class _Loaded:
     previews: PreviewMapper
     img2img: Any = None
     loras: LoraSet = field(default_factory=LoraSet)
-    offload: str = "none"
+    offload: Offload = "none"
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -132,62 +123,6 @@ def _is_oom(exc: BaseException) -> bool:
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
-def estimate_job_memory(
-    width: int,
-    height: int,
-    count: int,
-    guidance: float,
-    pipe: Any,
-    bytes_per_value: int,
-    *,
-    vae_slicing: bool | None = None,
-    vae_tiling: bool | None = None,
-) -> int:
-    """Working memory (bytes) a job needs beyond the loaded weights.
-
-    Two terms dominate diffusers' SD pipelines: the UNet's activations at its first level
-    (batch doubled by classifier-free guidance) and the VAE decode at full resolution, which
-    holds a few wide feature maps per image. Attention is taken as memory-efficient (PyTorch's
-    scaled-dot-product attention), so it is linear in pixels.
-    """
-    vae_scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    latent_pixels = (width // vae_scale) * (height // vae_scale)
-    cfg_batch = count * (2 if guidance > 1 else 1)
-    first_level = int(pipe.unet.config.block_out_channels[0])
-    unet = _UNET_ACTIVATION_FACTOR * latent_pixels * first_level * cfg_batch * bytes_per_value
-    channels = list(pipe.vae.config.block_out_channels)
-    widest_full_res = 2 * channels[0] + 2 * channels[min(1, len(channels) - 1)]
-    if vae_slicing is None:
-        vae_slicing = bool(getattr(pipe.vae, "use_slicing", False))
-    if vae_tiling is None:
-        vae_tiling = bool(getattr(pipe.vae, "use_tiling", False))
-    decoded_batch = 1 if vae_slicing else count
-    pixels = width * height
-    if vae_tiling:
-        tile = int(getattr(pipe.vae, "tile_sample_min_size", 512) or 512)
-        pixels = min(pixels, tile * tile)
-    vae = _VAE_SAFETY_FACTOR * widest_full_res * pixels * decoded_batch * bytes_per_value
-    return int(unet + vae)
-
-
-def check_memory(
-    needed: int, free: int | None, width: int, height: int, count: int, device: DeviceInfo
-) -> None:
-    """Refuse, before any work, a job that cannot fit in the device's free memory."""
-    if free is None or needed <= free * _HEADROOM:
-        return
-    images = "an image" if count == 1 else f"{count} images"
-    raise InvalidRequest(
-        f"Making {images} of {width}x{height} needs about {_gib(needed)} of working memory, but "
-        f"only {_gib(free)} is free on the {device.kind.upper()}. Choose a smaller size or fewer "
-        "images."
-    )
 
 
 def read_image(path: str) -> Any:
@@ -210,7 +145,9 @@ class Engine:
         prediction_overrides: dict[str, str] | None = None,
     ) -> None:
         self._device = device
-        self.memory_mode = memory_setting if memory_setting in MEMORY_MODES else "auto"
+        self.memory_mode: MemoryMode = (
+            memory_setting if memory_setting in MEMORY_MODES else "auto"  # type: ignore[assignment]
+        )
         # model name or path -> "epsilon" | "v_prediction", for models whose files do not say
         self.prediction_overrides = dict(prediction_overrides or {})
         self._device_setting = device_setting
@@ -220,6 +157,25 @@ class Engine:
         self.hf_cache = hf_cache
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: EngineConfig) -> Engine:
+        """The engine the settings describe (see core.workspace)."""
+        return cls(
+            models_dir=config.models_dir,
+            cache_dir=config.cache_dir,
+            device_setting=config.device,
+            precision_setting=config.precision,
+            hf_cache=config.hf_cache,
+            memory_setting=config.memory_mode,
+            prediction_overrides=dict(config.predictions),
+        )
+
+    def describe_device(self) -> tuple[str, str]:
+        """(device, memory in use) for the status bar."""
+        from imagestudio.core.devices import memory_in_use
+
+        return self.device.describe(), memory_in_use(self.device)
 
     @property
     def device(self) -> DeviceInfo:
@@ -302,7 +258,8 @@ class Engine:
                     f"The model at {ref.path} has no {needed}; ImageStudio runs Stable "
                     "Diffusion-type text-to-image models."
                 )
-        offload, why = self._plan_offload(pipe)
+        free = available_memory(device.device_type, device.index)
+        offload, why = plan_load(pipe, self.memory_mode, device, free)
         try:
             if offload == "model":
                 pipe.enable_model_cpu_offload(device=device.torch_device)
@@ -313,7 +270,9 @@ class Engine:
         except Exception as exc:
             if _is_oom(exc):
                 raise self._model_too_big(ref) from exc
-            raise ModelError(f"Could not move {ref.name} to {device.kind}: {_short(exc)}") from exc
+            raise ModelError(
+                f"Could not move {ref.name} to {device.device_type}: {_short(exc)}"
+            ) from exc
         if why and on_notice:
             on_notice(f"Memory: {offload} CPU offload, because {why}.")
         pipe.set_progress_bar_config(disable=True)
@@ -334,53 +293,12 @@ class Engine:
         )
         return self._loaded, seconds
 
-    def _plan_offload(self, pipe: Any) -> tuple[str, str | None]:
-        """Decide, before the weights move, whether the model stays on the device."""
-        import torch
-
-        sizes = [
-            sum(p.numel() * p.element_size() for p in module.parameters())
-            for module in pipe.components.values()
-            if isinstance(module, torch.nn.Module)
-        ]
-        native = int(pipe.unet.config.sample_size) * getattr(pipe, "vae_scale_factor", 8)
-        working = estimate_job_memory(
-            native, native, 1, 7.5, pipe, self.device.bytes_per_value, vae_tiling=True
-        )
-        free = available_memory(self.device.kind, self.device.index)
-        return plan_offload(
-            self.memory_mode, self.device.kind, free, sum(sizes), max(sizes, default=0), working
-        )
-
     def _model_too_big(self, ref: ModelRef) -> OutOfMemory:
         release_memory(self.device)
-        advice = out_of_memory_advice(self.memory_mode, self.device.kind)
+        advice = out_of_memory_advice(self.memory_mode, self.device.device_type)
         return OutOfMemory(
             f"The model {ref.name} does not fit in the memory of the "
-            f"{self.device.kind.upper()}. {advice}"
-        )
-
-    def memory_plan(
-        self, request: GenerationRequest, width: int, height: int, free: int | None
-    ) -> MemoryPlan:
-        """The memory savers `request` gets at width x height on the loaded model, with `free`
-        bytes free on the device."""
-        if self._loaded is None:
-            return MemoryPlan(self.memory_mode)
-        pipe = self._loaded.pipe
-        bytes_per_value = self.device.bytes_per_value
-        args = (width, height, request.count, request.guidance, pipe, bytes_per_value)
-        plain = estimate_job_memory(*args, vae_slicing=False, vae_tiling=False)
-        saved = estimate_job_memory(*args, vae_slicing=True, vae_tiling=True)
-        return plan_job(
-            self.memory_mode,
-            self.device.kind,
-            free,
-            plain,
-            saved,
-            width * height,
-            request.count,
-            self._loaded.offload,
+            f"{self.device.device_type.upper()}. {advice}"
         )
 
     # -- running ------------------------------------------------------------------------------
@@ -424,9 +342,9 @@ class Engine:
             except Exception as exc:
                 if _is_oom(exc):
                     release_memory(self.device)
-                    advice = out_of_memory_advice(self.memory_mode, self.device.kind)
+                    advice = out_of_memory_advice(self.memory_mode, self.device.device_type)
                     raise OutOfMemory(
-                        f"Ran out of memory on the {self.device.kind.upper()} while making "
+                        f"Ran out of memory on the {self.device.device_type.upper()} while making "
                         f"{request.count} image(s). {advice} The model stays loaded for the "
                         "next try."
                     ) from exc
@@ -466,26 +384,21 @@ class Engine:
             width = request.width or native
             height = request.height or native
 
-        free = available_memory(self.device.kind, self.device.index)
-        plan = self.memory_plan(request, width, height, free)
-        apply_plan(pipe, plan)
-        if (
-            plan.reasons
-            and plan.mode == "auto"
-            and (plan.attention_slicing or plan.vae_slicing or plan.vae_tiling)
-        ):
-            notice(plan.describe())
-        needed = estimate_job_memory(
-            width,
-            height,
+        free = available_memory(self.device.device_type, self.device.index)
+        plan, needed = plan_for_job(
+            pipe,
+            self.memory_mode,
+            self.device,
+            loaded.offload,
+            (width, height),
             request.count,
             request.guidance,
-            pipe,
-            self.device.bytes_per_value,
-            vae_slicing=plan.vae_slicing,
-            vae_tiling=plan.vae_tiling,
+            free,
         )
-        check_memory(needed, free, width, height, request.count, self.device)
+        apply_plan(pipe, plan)
+        if plan.worth_telling:
+            notice(plan.describe())
+        check_fits(needed, free, width, height, request.count, self.device)
         self._check_prompt_length(pipe, request, notice)
 
         if request.scheduler is not None:
@@ -602,23 +515,3 @@ class Engine:
                 f"The {label} is {len(ids) - 2} tokens long but the model reads only "
                 f'{window - 2}; this part is ignored: "{dropped}".'
             )
-
-
-_default_engine: Engine | None = None
-
-
-def default_engine() -> Engine:
-    global _default_engine
-    if _default_engine is None:
-        _default_engine = Engine()
-    return _default_engine
-
-
-def generate(
-    request: GenerationRequest,
-    on_step: StepCallback | None = None,
-    is_cancelled: CancelCheck | None = None,
-    on_notice: NoticeCallback | None = None,
-) -> GenerationResult:
-    """Run a request on the process-wide engine (one loaded pipeline, reused)."""
-    return default_engine().generate(request, on_step, is_cancelled, on_notice)

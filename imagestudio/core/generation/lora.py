@@ -50,7 +50,7 @@ def resolve_lora(name_or_path: str, models_dir: Path) -> Path:
         _, signature = describe_file(path)
         raise ModelError(signature.problem or f"{path.name} is a pickle file.")
     _, signature = describe_file(path)
-    if signature.kind != "lora":
+    if signature.role != "lora":
         raise ModelError(
             f"{path.name} is not a LoRA"
             + (f" ({signature.problem})" if signature.problem else "")

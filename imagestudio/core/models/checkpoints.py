@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from imagestudio.core.errors import ModelError
+from imagestudio.core.vocabulary import Family, FileRole
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 SAFETENSORS_SUFFIX = ".safetensors"
@@ -124,14 +125,14 @@ def read_header(path: Path) -> Header:
 class Signature:
     """What a single file is, read from its keys.
 
-    `kind` is "checkpoint" (a whole text-to-image model), "lora", "vae", "unet", "embedding" or
+    `role` is "checkpoint" (a whole text-to-image model), "lora", "vae", "unet", "embedding" or
     "unknown". `family` is "sd1", "sd2", "sdxl" or "unknown"; `problem` says, as a sentence, why
     ImageStudio cannot load it as a text-to-image model (None when it can). `dims` holds the
     shapes read from the file, used to fit the shipped configs to it.
     """
 
-    kind: str
-    family: str
+    role: FileRole
+    family: Family
     problem: str | None = None
     variant: str = ""
     dims: Mapping[str, int] = field(default_factory=dict)
@@ -249,6 +250,7 @@ def identify(header: Header) -> Signature:
         )
 
     dims = unet_dims(header)
+    family: Family
     if header.has_prefix(SDXL_TEXT_2) and header.has_prefix(SDXL_TEXT_1):
         family = "sdxl"
         text1 = {f"text_{k}": v for k, v in text_encoder_dims(header, SDXL_TEXT_1, False).items()}

@@ -32,11 +32,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 from imagestudio import __version__
 from imagestudio.core.errors import InvalidRequest, JobCancelled, ModelError, StorageError
 from imagestudio.core.models.checkpoints import PICKLE_SUFFIXES
+from imagestudio.core.vocabulary import Layout
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ENDPOINT_ENV = "HF_ENDPOINT"
@@ -83,7 +84,7 @@ class DownloadPlan:
     files: tuple[tuple[str, int], ...]
     total_bytes: int
     name: str
-    kind: Literal["diffusers", "single-file"] = "diffusers"
+    layout: Layout = "folder"
     commit: str = ""
     endpoint: str = DEFAULT_ENDPOINT
     variant: str | None = None
@@ -203,7 +204,7 @@ def plan_download(
             endpoint=endpoint,
             files=((chosen, siblings[chosen]),),
             total_bytes=siblings[chosen],
-            kind="single-file",
+            layout="single_file",
             alternatives=alternatives,
             sha256={chosen: sha256[chosen]} if chosen in sha256 else {},
         )
@@ -221,7 +222,7 @@ def plan_download(
         endpoint=endpoint,
         files=files,
         total_bytes=sum(size for _, size in files),
-        kind="diffusers",
+        layout="folder",
         variant=variant,
         skipped_components=skipped,
         sha256={p: sha256[p] for p in paths if p in sha256},
@@ -339,7 +340,7 @@ def local_path(plan: DownloadPlan, path: str) -> str:
     `x.safetensors` and `x.safetensors.index.fp16.json` becomes `x.safetensors.index.json`.
     Sharded variant weights keep their names: the index refers to them by name.
     """
-    if plan.kind == "single-file":
+    if plan.layout == "single_file":
         return PurePosixPath(path).name
     folder, _, name = path.rpartition("/")
     match = _WEIGHT.match(name)
@@ -480,7 +481,7 @@ def _check_free_space(partial: Path, plan: DownloadPlan) -> None:
 def _finish_model_index(partial: Path, plan: DownloadPlan) -> None:
     # Components left out on purpose are marked absent, as diffusers itself does when saving a
     # pipeline without them, so the folder loads on its own.
-    if plan.kind != "diffusers" or not plan.skipped_components:
+    if plan.layout != "folder" or not plan.skipped_components:
         return
     path = partial / "model_index.json"
     try:

@@ -15,9 +15,7 @@ precision, and, when it cannot be loaded, why.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,26 +29,22 @@ from imagestudio.core.models.checkpoints import (
     read_header,
 )
 from imagestudio.core.models.singlefile import native_size
-from imagestudio.core.paths import resources_dir
-from imagestudio.core.requests import BUILTIN_MODEL
+from imagestudio.core.paths import default_hf_cache, resources_dir
+from imagestudio.core.vocabulary import (
+    BUILTIN_MODEL,
+    DETAIL_LABELS,
+    FAMILY_LABELS,
+    EntryRole,
+    Family,
+    Layout,
+    ModelSource,
+)
+
+__all__ = ["LORA_FOLDER", "ModelEntry", "ModelRef", "default_hf_cache", "resolve_model"]
 
 LORA_FOLDER = "loras"
 # Sub-folders of the models folder searched for models (models/sdxl/x.safetensors, ...).
 _SCAN_DEPTH = 3
-
-FAMILY_LABELS = {
-    "sd1": "Stable Diffusion 1.x",
-    "sd2": "Stable Diffusion 2.x",
-    "sdxl": "Stable Diffusion XL",
-    "unknown": "custom SD-type model",
-}
-VARIANT_LABELS = {"lcm": "LCM", "v-prediction": "v-prediction"}
-SOURCE_LABELS = {
-    "builtin": "built in",
-    "library": "models folder",
-    "hf_cache": "Hugging Face cache",
-    "path": "path",
-}
 # Pipelines ImageStudio can run, by model_index.json's _class_name
 _TEXT_TO_IMAGE = ("StableDiffusionPipeline", "StableDiffusionXLPipeline", "LatentConsistency")
 
@@ -65,11 +59,11 @@ class ModelRef:
 
     name: str
     path: Path
-    family: str
+    family: Family
     builtin: bool = False
-    layout: str = "folder"
+    layout: Layout = "folder"
     variant: str | None = None
-    source: str = "library"
+    source: ModelSource = "library"
 
 
 @dataclass(frozen=True)
@@ -79,7 +73,7 @@ class ModelEntry:
     ref: ModelRef
     size_bytes: int
     precision: str
-    kind: str = "model"  # "model" or "lora"
+    role: EntryRole = "model"
     problem: str | None = None
     detail: str = ""  # LCM, v-prediction ...
     info: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -90,32 +84,19 @@ class ModelEntry:
 
     @property
     def usable(self) -> bool:
-        return self.problem is None and self.kind == "model"
+        return self.problem is None and self.role == "model"
 
     def label(self) -> str:
         """One line for a picker: name and family."""
         if self.ref.builtin:
             return "Starter (built in)"
         family = FAMILY_LABELS.get(self.ref.family, self.ref.family)
-        extra = f" {VARIANT_LABELS.get(self.detail, self.detail)}" if self.detail else ""
+        extra = f" {DETAIL_LABELS.get(self.detail, self.detail)}" if self.detail else ""
         return f"{self.name} · {family}{extra}"
 
 
 def builtin_model_dir() -> Path:
     return resources_dir() / "models" / BUILTIN_MODEL
-
-
-def default_hf_cache() -> Path:
-    """Where huggingface_hub keeps downloads, as it decides it (HF_HUB_CACHE, HF_HOME)."""
-    explicit = os.environ.get("HF_HUB_CACHE", "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    home = os.environ.get("HF_HOME", "").strip()
-    if home:
-        return Path(home).expanduser() / "hub"
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "huggingface" / "hub"
 
 
 def _read_json(path: Path) -> dict:
@@ -126,7 +107,7 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def detect_family(folder: Path) -> str:
+def detect_family(folder: Path) -> Family:
     """Family of a diffusers folder, from its configs (never from its name).
 
     SDXL has two text encoders and a 2048-wide cross attention; SD 2.x uses a 1024-wide OpenCLIP
@@ -260,14 +241,14 @@ def _folder_native_size(folder: Path) -> int | None:
     return int(sample) * 2 ** (levels - 1) if isinstance(sample, int) else None
 
 
-def _folder_ref(folder: Path, name: str, source: str = "library") -> ModelRef:
+def _folder_ref(folder: Path, name: str, source: ModelSource = "library") -> ModelRef:
     """What loading a folder needs (configs only): no walk over its files, no header read."""
     variant = folder_variant(folder)
     builtin = source == "builtin"
     return ModelRef(name, folder, detect_family(folder), builtin, "folder", variant, source)
 
 
-def describe_folder(folder: Path, name: str, source: str = "library") -> ModelEntry:
+def describe_folder(folder: Path, name: str, source: ModelSource = "library") -> ModelEntry:
     ref = _folder_ref(folder, name, source)
     return ModelEntry(
         ref=ref,
@@ -279,7 +260,7 @@ def describe_folder(folder: Path, name: str, source: str = "library") -> ModelEn
     )
 
 
-def describe_single_file(path: Path, name: str, source: str = "library") -> ModelEntry:
+def describe_single_file(path: Path, name: str, source: ModelSource = "library") -> ModelEntry:
     try:
         size = path.stat().st_size
     except OSError:
@@ -290,16 +271,16 @@ def describe_single_file(path: Path, name: str, source: str = "library") -> Mode
         ref = ModelRef(name, path, "unknown", layout="single_file", source=source)
         return ModelEntry(ref, size, "unknown", problem=str(exc))
     ref = ModelRef(name, path, signature.family, layout="single_file", source=source)
-    kind = "lora" if signature.kind == "lora" else "model"
-    problem = None if kind == "lora" else signature.problem
+    role: EntryRole = "lora" if signature.role == "lora" else "model"
+    problem = None if role == "lora" else signature.problem
     precision = header.precision() if header else "unknown"
     info: dict[str, Any] = {
         "dims": dict(signature.dims),
-        "kind": signature.kind,
+        "role": signature.role,
         # a single file does not say; the shipped configs it loads with do
         "native_size": native_size(signature.family),
     }
-    return ModelEntry(ref, size, precision, kind, problem, signature.variant, info)
+    return ModelEntry(ref, size, precision, role, problem, signature.variant, info)
 
 
 def _walk(root: Path, depth: int) -> Iterator[Path]:
@@ -315,7 +296,7 @@ def _walk(root: Path, depth: int) -> Iterator[Path]:
             yield from _walk(child, depth - 1)
 
 
-def _entry_name(models_dir: Path, path: Path) -> str:
+def entry_name(models_dir: Path, path: Path) -> str:
     relative = path.relative_to(models_dir)
     if path.is_file():
         relative = relative.with_suffix("")
@@ -328,12 +309,12 @@ def scan_models_folder(models_dir: Path) -> list[ModelEntry]:
     if not models_dir.is_dir():
         return entries
     for path in _walk(models_dir, _SCAN_DEPTH):
-        name = _entry_name(models_dir, path)
+        name = entry_name(models_dir, path)
         if path.is_dir() and (path / "model_index.json").is_file():
             entries.append(describe_folder(path, name))
         elif path.is_file() and path.suffix.lower() == SAFETENSORS_SUFFIX:
             entry = describe_single_file(path, name)
-            if entry.kind == "lora" or entry.info.get("kind") == "checkpoint" or entry.problem:
+            if entry.role == "lora" or entry.info.get("role") == "checkpoint" or entry.problem:
                 entries.append(entry)
         elif path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
             ref = ModelRef(name, path, "unknown", layout="single_file")
@@ -385,7 +366,7 @@ def scan_hf_cache(cache: Path) -> list[ModelEntry]:
         # encoders, LLMs and other repos that are not pipelines are left out
         for file in sorted(snapshot.glob("*.safetensors")):
             entry = describe_single_file(file, f"{repo_id}/{file.stem}", source="hf_cache")
-            if entry.info.get("kind") == "checkpoint" and entry.ref.family != "unknown":
+            if entry.info.get("role") == "checkpoint" and entry.ref.family != "unknown":
                 entries.append(entry)
     return entries
 
@@ -429,7 +410,7 @@ def _require_model_index(path: Path) -> None:
         )
 
 
-def describe_path(path: Path, source: str = "path") -> ModelEntry:
+def describe_path(path: Path, source: ModelSource = "path") -> ModelEntry:
     """Describe a folder or file the user pointed at; raise ModelError if it is neither."""
     if not path.exists():
         raise ModelError(f"There is no model at {path}.")
@@ -440,7 +421,7 @@ def describe_path(path: Path, source: str = "path") -> ModelEntry:
 
 
 def _usable_ref(entry: ModelEntry) -> ModelRef:
-    if entry.kind == "lora":
+    if entry.role == "lora":
         raise ModelError(
             f"{entry.name} is a LoRA, not a model: choose a model, then add the LoRA to it."
         )
@@ -451,14 +432,14 @@ def _usable_ref(entry: ModelEntry) -> ModelRef:
     return entry.ref
 
 
-def _usable_folder(folder: Path, name: str, source: str = "library") -> ModelRef:
+def _usable_folder(folder: Path, name: str, source: ModelSource = "library") -> ModelRef:
     problem = _folder_problem(folder)
     if problem:
         raise ModelError(f"{name} cannot be loaded. {problem}")
     return _folder_ref(folder, name, source)
 
 
-def _usable_path(path: Path, name: str, source: str) -> ModelRef:
+def _usable_path(path: Path, name: str, source: ModelSource) -> ModelRef:
     """A folder (configs read, nothing walked) or a single file (its header read): the work a
     job pays each time it names its model, so no size or precision is measured here."""
     if path.is_dir():
@@ -515,80 +496,3 @@ def resolve_model(name_or_path: str, models_dir: Path, hf_cache: Path | None = N
         f"No model named {text!r}. Give the path of a model folder or .safetensors file, or put "
         f"one in {models_dir}. Models found: {known}."
     )
-
-
-# -- import ------------------------------------------------------------------------------------
-
-
-def import_model(
-    source: Path,
-    models_dir: Path,
-    *,
-    name: str | None = None,
-    move: bool = False,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> ModelEntry:
-    """Copy (or move) a model folder, a checkpoint or a LoRA into the library, checked first.
-
-    Pickle files are refused (convert them first). LoRAs go to `models/loras/`. The copy is made
-    under a hidden temporary name and renamed when complete, so an interrupted import leaves no
-    half model in the library. `on_progress(copied_bytes, total_bytes)` follows large copies.
-    """
-    source = Path(source).expanduser()
-    if source.is_file() and source.suffix.lower() in PICKLE_SUFFIXES:
-        raise ModelError(pickle_refusal(source))
-    entry = describe_path(source.resolve())
-    if entry.kind == "model" and entry.problem:
-        raise ModelError(f"{source.name} cannot be imported: {entry.problem}")
-    stem = name or (source.name if source.is_dir() else source.stem)
-    stem = "".join(c if c.isalnum() or c in "-_. " else "_" for c in stem).strip(" .") or "model"
-    folder = models_dir / LORA_FOLDER if entry.kind == "lora" else models_dir
-    target = folder / (stem if source.is_dir() else stem + SAFETENSORS_SUFFIX)
-    if target.exists():
-        raise ModelError(
-            f"The library already has {target.name}; give the import another name (--name)."
-        )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if move:
-            shutil.move(str(source), str(target))
-        else:
-            _copy_with_progress(source, target, on_progress)
-    except OSError as exc:
-        raise ModelError(
-            f"Could not copy {source.name} into {folder}: {exc.strerror or exc}."
-        ) from exc
-    described = (
-        describe_folder(target, _entry_name(models_dir, target))
-        if target.is_dir()
-        else describe_single_file(target, _entry_name(models_dir, target))
-    )
-    return described
-
-
-def _copy_with_progress(
-    source: Path, target: Path, on_progress: Callable[[int, int], None] | None
-) -> None:
-    files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
-    total = sum(p.stat().st_size for p in files)
-    temporary = target.with_name(f".{target.name}.importing")
-    if temporary.exists():
-        shutil.rmtree(temporary) if temporary.is_dir() else temporary.unlink()
-    done = 0
-    try:
-        for path in files:
-            destination = temporary if source.is_file() else temporary / path.relative_to(source)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "rb") as reader, open(destination, "wb") as writer:
-                while chunk := reader.read(8 * 2**20):
-                    writer.write(chunk)
-                    done += len(chunk)
-                    if on_progress:
-                        on_progress(done, total)
-        os.replace(temporary, target)
-    except BaseException:
-        if temporary.is_dir():
-            shutil.rmtree(temporary, ignore_errors=True)
-        else:
-            temporary.unlink(missing_ok=True)
-        raise

@@ -35,11 +35,11 @@ from imagestudio.core.models.checkpoints import (
     unet_dims,
 )
 from imagestudio.core.paths import resources_dir
+from imagestudio.core.vocabulary import KNOWN_FAMILIES
 
-FAMILIES = ("sd1", "sd2", "sdxl")
-# What a model was trained to predict. A single file does not say: SD 2.x files are taken as
-# v-prediction (2.1-768), which the `model_prediction` setting can override per model.
-PREDICTIONS = ("epsilon", "v_prediction")
+# What a model was trained to predict (`vocabulary.PREDICTIONS`): a single file does not say, so
+# SD 2.x files are taken as v-prediction (2.1-768), which the `model_prediction` setting can
+# override per model.
 CONFIG_VERSION = 1
 CLIP_VOCAB = 49408  # bump when the fitting below changes, so cached folders are rebuilt
 
@@ -252,7 +252,7 @@ def config_folder(path: Path, cache_dir: Path, prediction: str | None = None) ->
     """The fitted config folder for checkpoint `path` (made once, cached); and its family."""
     header = read_header(path)
     signature = identify(header)
-    if signature.problem or signature.family not in FAMILIES:
+    if signature.problem or signature.family not in KNOWN_FAMILIES:
         raise ModelError(
             f"{path.name} cannot be loaded: "
             f"{signature.problem or 'it is not an SD 1.x, 2.x or XL checkpoint.'}"

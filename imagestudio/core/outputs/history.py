@@ -29,11 +29,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from imagestudio.core.errors import HistoryError
+from imagestudio.core.errors import HistoryError, InvalidRequest
 from imagestudio.core.paths import app_paths
+from imagestudio.core.requests import Request, request_from_dict
+from imagestudio.core.vocabulary import JOB_KINDS, JOB_STATUSES, JobKind, JobStatus
 
-STATUSES = ("done", "cancelled", "failed")
-KINDS = ("generate", "style")
+STATUSES = JOB_STATUSES
 
 # How long a statement waits for another process (the CLI, a second window) to finish its write
 # before giving up. Writes are single small rows, so waiting this long means something is stuck.
@@ -59,7 +60,7 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 
 @dataclass(frozen=True)
 class JobRecord:
-    """One finished generation job as stored in the history.
+    """One finished job as stored in the history.
 
     `seed` is the seed actually used for the first image (the request may have asked for a random
     one). `request` is the whole request as a JSON-able dict, so a job can be re-run exactly.
@@ -79,14 +80,21 @@ class JobRecord:
     init_image: str | None = None
     strength: float | None = None
     request: dict = field(default_factory=dict)
-    status: str = "done"
+    status: JobStatus = "done"
     message: str = ""
     outputs: tuple[str, ...] = ()
     duration: float | None = None
     created_at: float = 0.0
     favourite: bool = False
-    kind: str = "generate"  # "generate" | "style"
+    kind: JobKind = "generate"
     id: int | None = None
+
+    def to_request(self) -> Request:
+        """The request this entry re-runs (its kind's type); InvalidRequest if it cannot be."""
+        try:
+            return request_from_dict(self.request, self.kind)
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"That history entry cannot be loaded: {exc}") from exc
 
 
 # Column order shared by every SELECT and by `_record_from_row`.
@@ -164,18 +172,47 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
 
 def _migrate_to_v2(conn: sqlite3.Connection) -> None:
     """Style-transfer jobs share the table; `kind` tells them from generations."""
-    kinds = ", ".join(f"'{kind}'" for kind in KINDS)
+    # As shipped in schema 2 (a CHECK of the two kinds then known); schema 3 lifts it.
     conn.execute(
         "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'generate' "
-        f"CHECK (kind IN ({kinds}))"
+        "CHECK (kind IN ('generate', 'style'))"
     )
+
+
+def _migrate_to_v3(conn: sqlite3.Connection) -> None:
+    """Every new kind of job shares the table: the kind is no longer listed in a CHECK.
+
+    SQLite cannot drop a constraint, so the table is rebuilt under its own name (ids kept, so
+    the full-text index, which refers to them, stays right) and the AUTOINCREMENT counter is
+    carried over, so a deleted entry's number is still never reused.
+    """
+    for name in _FTS_TRIGGERS:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'jobs'").fetchone()[0]
+    rebuilt = sql.replace(" CHECK (kind IN ('generate', 'style'))", "")
+    if rebuilt == sql:
+        raise sqlite3.DatabaseError("unexpected jobs table definition")
+    counter = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
+    conn.execute("ALTER TABLE jobs RENAME TO jobs_v2")
+    conn.execute(rebuilt)
+    columns = ", ".join(_COLUMNS)
+    conn.execute(f"INSERT INTO jobs ({columns}) SELECT {columns} FROM jobs_v2")
+    conn.execute("DROP TABLE jobs_v2")
+    if counter is not None:
+        conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'jobs'", (counter[0],))
+    conn.execute("CREATE INDEX jobs_by_time ON jobs (created_at DESC, id DESC)")
+    conn.execute("CREATE INDEX jobs_favourites ON jobs (favourite, created_at DESC, id DESC)")
 
 
 # Ordered: MIGRATIONS[n] takes a database from user_version n to n + 1. Append, never edit, once a
 # version has shipped. The full-text index is not part of these steps: whether it can exist depends
 # on the SQLite build, so `_sync_fts` (re)creates it after migrating. A migration that changes the
 # indexed columns drops the FTS table and its triggers and lets `_sync_fts` rebuild them.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_v1, _migrate_to_v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migrate_to_v1,
+    _migrate_to_v2,
+    _migrate_to_v3,
+)
 
 _FTS_TABLE = "jobs_fts"
 _FTS_TRIGGERS = {
@@ -277,10 +314,10 @@ def _row_from_record(job: JobRecord) -> tuple[Any, ...]:
             f"Cannot save a job with status {job.status!r} to history: the status must be one of "
             f"{', '.join(STATUSES)}."
         )
-    if job.kind not in KINDS:
+    if job.kind not in JOB_KINDS:
         raise HistoryError(
             f"Cannot save a job of kind {job.kind!r} to history: the kind must be one of "
-            f"{', '.join(KINDS)}."
+            f"{', '.join(JOB_KINDS)}."
         )
     if not isinstance(job.prompt, str) or not isinstance(job.negative_prompt, str):
         raise HistoryError("Cannot save the job to history: its prompts must be text.")
@@ -459,15 +496,18 @@ class HistoryStore:
         since another window may have deleted it first and the outcome is the same."""
         self._write("delete the history entry", "DELETE FROM jobs WHERE id = ?", (int(job_id),))
 
-    def suggestions(self, prefix: str = "", limit: int = 10) -> list[str]:
-        """Distinct non-empty prompts starting with `prefix` (any case), latest used first."""
+    def suggestions(
+        self, prefix: str = "", limit: int = 10, kind: JobKind = "generate"
+    ) -> list[str]:
+        """Distinct non-empty prompts of `kind` jobs starting with `prefix` (any case), latest
+        used first. (Other kinds' "prompt" is a description, not something to type again.)"""
         pattern = _escape_like(str(_fold(prefix))) + "%"
         rows = self._read(
             "read the history",
-            f"SELECT prompt FROM jobs WHERE prompt != '' "
+            f"SELECT prompt FROM jobs WHERE prompt != '' AND kind = ? "
             f"AND {_FOLD_FUNCTION}(prompt) LIKE ? ESCAPE '\\' "
             "GROUP BY prompt ORDER BY MAX(created_at) DESC, MAX(id) DESC LIMIT ?",
-            (pattern, max(0, int(limit))),
+            (kind, pattern, max(0, int(limit))),
         )
         return [row[0] for row in rows]
 

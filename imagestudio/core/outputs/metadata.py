@@ -305,19 +305,21 @@ def add_text_chunk(info: PngInfo, key: str, value: str) -> None:
         info.add_text(key, value)
 
 
-def png_text_chunks(settings: ImageSettings, request_json: dict[str, Any] | None) -> PngInfo:
+def png_text_chunks(settings: ImageSettings | str, request_json: dict[str, Any] | None) -> PngInfo:
     """PNG text chunks for `settings`: pass the result as ``pnginfo=`` to ``Image.save``.
 
-    Always holds ``parameters`` (A1111 text, see `format_parameters`); holds ``imagestudio``
+    Always holds ``parameters`` (A1111 text: `settings` formatted by `format_parameters`, or
+    `settings` itself when it is already text); holds ``imagestudio``
     (the request as sorted JSON) when `request_json` is given. Values that are not latin-1 go
     in iTXt chunks. Values json can't encode (paths, enums) are written as their ``str()``.
     """
     info = PngInfo()
-    add_text_chunk(info, PARAMETERS_KEY, format_parameters(settings))
+    text = settings if isinstance(settings, str) else format_parameters(settings)
+    add_text_chunk(info, PARAMETERS_KEY, text)
     if request_json is not None:
         # default=str: a stray Path or enum in the request shouldn't stop the image being saved.
-        text = json.dumps(request_json, sort_keys=True, ensure_ascii=False, default=str)
-        add_text_chunk(info, IMAGESTUDIO_KEY, text)
+        data = json.dumps(request_json, sort_keys=True, ensure_ascii=False, default=str)
+        add_text_chunk(info, IMAGESTUDIO_KEY, data)
     return info
 
 

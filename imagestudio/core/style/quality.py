@@ -49,8 +49,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from imagestudio.core.callbacks import StepCallback
 from imagestudio.core.errors import InvalidRequest, JobCancelled, OutOfMemory
-from imagestudio.core.generation.engine import StepCallback
+from imagestudio.core.requests import (
+    STYLE_INITS,
+    STYLE_MAX_ITERATIONS,
+    STYLE_MAX_SIZE,
+    STYLE_MIN_SIZE,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -71,11 +77,12 @@ MIN_SCALE = 64  # long side of the coarsest scale; relu5_1 is then 4 px across
 SCALE_SHARES = {1: (1.0,), 2: (0.6, 0.4), 3: (0.5, 0.3, 0.2)}
 LBFGS_HISTORY = 20  # 2 x 20 image-sized vectors: 500 MB at 1024 px; 100 would be 2.4 GB
 ADAM_LR = 0.03
-INITS = ("content", "noise")
 OPTIMISERS = ("lbfgs", "adam")
-MAX_SIZE = 1024
-MIN_SIZE = 64
-MAX_ITERATIONS = 5000
+# The limits a request is checked against, so a request and the optimiser never disagree.
+INITS = STYLE_INITS
+MAX_SIZE = STYLE_MAX_SIZE
+MIN_SIZE = STYLE_MIN_SIZE
+MAX_ITERATIONS = STYLE_MAX_ITERATIONS
 
 # RGB -> YIQ (NTSC 1953); the inverse is computed so the round trip is exact in float64.
 _RGB_TO_YIQ = np.array(

@@ -9,7 +9,6 @@ worker is busy copying. The download form is the only part of ImageStudio that u
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import threading
@@ -43,23 +42,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imagestudio.core.errors import ImageStudioError, JobCancelled, ModelError
-from imagestudio.core.models.checkpoints import (
-    PICKLE_SUFFIXES,
-    SAFETENSORS_SUFFIX,
-    convert_to_safetensors,
-)
+from imagestudio.core.errors import ImageStudioError, JobCancelled
+from imagestudio.core.models.checkpoints import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX
 from imagestudio.core.models.downloads import DownloadPlan, download_model, plan_download
-from imagestudio.core.models.library import (
-    FAMILY_LABELS,
-    LORA_FOLDER,
-    SOURCE_LABELS,
-    VARIANT_LABELS,
-    ModelEntry,
-    import_model,
-    scan_library,
-)
+from imagestudio.core.models.importing import import_model, is_pickle
+from imagestudio.core.models.library import ModelEntry, scan_library
 from imagestudio.core.settings import Settings
+from imagestudio.core.vocabulary import DETAIL_LABELS, FAMILY_LABELS, SOURCE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +64,6 @@ NETWORK_NOTE = (
 PROGRESS_INTERVAL_S = 0.1
 # How long closing the dialog waits for a cancelled task before leaving it to finish alone.
 SHUTDOWN_WAIT_MS = 5_000
-# A temporary folder in the models folder for pickle conversions; the scan skips hidden names.
-CONVERTING_FOLDER = ".converting"
 _BAR_STEPS = 1000  # QProgressBar holds 32-bit ints; byte counts of big models do not fit
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _NAME_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -105,13 +92,13 @@ def kind_text(entry: ModelEntry) -> str:
     """The Kind column: "Starter (built in)", "Stable Diffusion XL LCM", "LoRA"."""
     if entry.ref.builtin:
         return "Starter (built in)"
-    if entry.kind == "lora":
+    if entry.role == "lora":
         family = FAMILY_LABELS.get(entry.ref.family) if entry.ref.family != "unknown" else None
         return f"LoRA · {family}" if family else "LoRA"
     if entry.problem and entry.ref.layout == "single_file" and entry.ref.family == "unknown":
         return "—"  # a pickle or a stray file: nothing is known about it
     family = FAMILY_LABELS.get(entry.ref.family, entry.ref.family)
-    detail = VARIANT_LABELS.get(entry.detail, entry.detail)
+    detail = DETAIL_LABELS.get(entry.detail, entry.detail)
     return f"{family} {detail}" if detail else family
 
 
@@ -212,43 +199,24 @@ class ModelTaskWorker(QObject):
 
     def _import(self, task: ImportTask) -> ModelEntry:
         source = task.source
-        if not task.convert:
-            return self._copy(source, task.models_dir, None)
-        stem = source.stem
-        for folder in (task.models_dir, task.models_dir / LORA_FOLDER):
-            if (folder / f"{stem}{SAFETENSORS_SUFFIX}").exists():
-                raise ModelError(
-                    f"The library already has {stem}{SAFETENSORS_SUFFIX}; rename the file you "
-                    "are importing or remove the one in the library."
-                )
-        staging = task.models_dir / CONVERTING_FOLDER
-        converted = staging / f"{stem}{SAFETENSORS_SUFFIX}"
-        try:
-            self._report(TaskProgress(0, 0, f"Converting {source.name} to .safetensors…"), True)
-            staging.mkdir(parents=True, exist_ok=True)
-            convert_to_safetensors(source, converted, overwrite=True)
-            if self.cancel_event.is_set():  # torch.load cannot be interrupted; stop after it
-                raise JobCancelled(f"The import of {source.name} was cancelled.")
-            return self._copy(converted, task.models_dir, stem, move=True)
-        finally:
-            converted.unlink(missing_ok=True)
-            converted.with_name(converted.name + ".part").unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # in use by another conversion, or never made
-                staging.rmdir()
-
-    def _copy(
-        self, source: Path, models_dir: Path, name: str | None, move: bool = False
-    ) -> ModelEntry:
         label = f"Copying {source.name}"
 
         def on_progress(done: int, total: int) -> None:
-            if self.cancel_event.is_set():
-                raise JobCancelled(f"The import of {source.name} was cancelled.")
             self._report(TaskProgress(done, total, label))
 
+        def on_notice(text: str) -> None:
+            self._report(TaskProgress(0, 0, text), force=True)
+
         self._report(TaskProgress(0, 0, label), force=True)
-        entry = import_model(source, models_dir, name=name, move=move, on_progress=on_progress)
-        return entry
+        imported = import_model(
+            source,
+            task.models_dir,
+            convert_pickles=task.convert,
+            on_progress=on_progress,
+            is_cancelled=self.cancel_event.is_set,
+            on_notice=on_notice,
+        )
+        return imported.entry
 
     def _download_progress(self, done: int, total: int, current: str) -> None:
         self._report(TaskProgress(done, total, current), force=True)  # already rate-limited
@@ -640,7 +608,7 @@ class ModelsDialog(QDialog):
         lines.append(str(entry.ref.path))
         if entry.problem:
             lines.append(entry.problem)
-        elif entry.kind == "lora":
+        elif entry.role == "lora":
             lines.append("A LoRA: a small add-on for a model of its family, not a model itself.")
         else:
             lines.append("Ready: double-click it or press Use model to generate with it.")
@@ -754,7 +722,7 @@ class ModelsDialog(QDialog):
         if not source.exists():
             self.show_message(f"There is no file or folder at {source}.")
             return False
-        convert = source.is_file() and source.suffix.lower() in PICKLE_SUFFIXES
+        convert = is_pickle(source)
         if convert and not self.ask(
             "Convert the checkpoint?",
             f"{source.name} is a pickle-based file, and opening one can run any program hidden "

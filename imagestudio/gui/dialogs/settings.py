@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imagestudio.core.generation.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from imagestudio.core.devices import DEVICE_CHOICES, PRECISION_CHOICES
 from imagestudio.core.generation.memory import MEMORY_MODES
 from imagestudio.core.settings import THEMES, Settings
 

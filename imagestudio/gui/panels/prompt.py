@@ -58,6 +58,7 @@ from imagestudio.gui.images import image_path_from_mime, image_suffixes, load_th
 from imagestudio.gui.panels.loras import LoraList
 
 if TYPE_CHECKING:
+    from imagestudio.core.outcomes import JobOutcome
     from imagestudio.core.outputs.metadata import ImageSettings
 
 __all__ = ["ImageDropArea", "PromptPanel", "PromptSuggestions", "image_path_from_mime"]
@@ -1005,6 +1006,11 @@ class PromptPanel(QWidget):
         """Previous prompts to suggest while typing (latest first)."""
         if self.prompt_edit.suggestions is not None:
             self.prompt_edit.suggestions.set_prompts(prompts)
+
+    def show_outcome(self, outcome: JobOutcome) -> None:
+        """A generation finished: "Reuse last" offers its seed."""
+        if outcome.seeds:
+            self.set_last_seed(outcome.seeds[0])
 
     def set_busy(self, running: bool, queued: int) -> None:
         """Cancel works only while a job runs; the queue count shows when jobs wait."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QPalette
@@ -29,9 +30,17 @@ from PySide6.QtWidgets import (
 )
 
 from imagestudio.core.errors import ImageStudioError, InvalidRequest
-from imagestudio.core.style.requests import MAX_ITERATIONS, MAX_SIZE, MIN_SIZE, StyleRequest
+from imagestudio.core.requests import (
+    STYLE_MAX_ITERATIONS,
+    STYLE_MAX_SIZE,
+    STYLE_MIN_SIZE,
+    StyleRequest,
+)
 from imagestudio.gui.images import image_suffixes
 from imagestudio.gui.panels.prompt import ImageDropArea
+
+if TYPE_CHECKING:
+    from imagestudio.core.outcomes import JobOutcome
 
 MODE_LABELS = {"fast": "Fast (one pass)", "quality": "Quality (optimise)"}
 
@@ -137,7 +146,7 @@ class StylePanel(QWidget):
             "Quality: the picture is optimised against VGG features; slower, finer, live preview."
         )
         self.size_spin = QSpinBox()
-        self.size_spin.setRange(MIN_SIZE, MAX_SIZE)
+        self.size_spin.setRange(STYLE_MIN_SIZE, STYLE_MAX_SIZE)
         self.size_spin.setSingleStep(64)
         self.size_spin.setValue(512)
         self.size_spin.setSuffix(" px")
@@ -160,7 +169,7 @@ class StylePanel(QWidget):
         self.style_weight = self._weight_spin("How strongly the style's textures are imposed")
         self.tv_weight = self._weight_spin("Smoothness: higher removes speckle, lower keeps detail")
         self.iterations_spin = QSpinBox()
-        self.iterations_spin.setRange(1, MAX_ITERATIONS)
+        self.iterations_spin.setRange(1, STYLE_MAX_ITERATIONS)
         self.iterations_spin.setValue(300)
         self.iterations_spin.setSingleStep(50)
         self.init_combo = QComboBox()
@@ -314,8 +323,11 @@ class StylePanel(QWidget):
         self.init_combo.setCurrentIndex(max(0, self.init_combo.findData(request.init)))
         self.seed_spin.setValue(min(request.seed, self.seed_spin.maximum()))
 
-    def set_busy(self, running: bool) -> None:
+    def set_busy(self, running: bool, queued: int = 0) -> None:
         self.cancel_button.setEnabled(bool(running))
+
+    def show_outcome(self, outcome: JobOutcome) -> None:
+        """A style job finished: the canvas and the gallery show it; the form keeps its values."""
 
     def form_state(self) -> dict:
         """What to restore next time (the pictures too, when they still exist)."""

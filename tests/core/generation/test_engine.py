@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from imagestudio.core.errors import ImageError, InvalidRequest, JobCancelled, ModelError
-from imagestudio.core.generation.engine import Engine, check_memory, estimate_job_memory
+from imagestudio.core.generation.engine import Engine
+from imagestudio.core.generation.memory import check_fits, estimate_job_memory
 from imagestudio.core.generation.schedulers import scheduler_names
 from imagestudio.core.requests import GenerationRequest
 
@@ -175,10 +176,10 @@ def test_memory_estimate_scales_and_check_explains(engine: Engine, tiny_model: P
     assert estimate_job_memory(64, 64, 2, 7.5, pipe, 4, **off) > 1.9 * small
     assert estimate_job_memory(64, 64, 1, 7.5, pipe, 2, **off) < small
     assert estimate_job_memory(64, 64, 2, 7.5, pipe, 4, vae_slicing=True) < 1.9 * small
-    check_memory(small, small * 2, 64, 64, 1, cpu)
-    check_memory(small, None, 64, 64, 1, cpu)  # unknown free memory: no refusal
+    check_fits(small, small * 2, 64, 64, 1, cpu)
+    check_fits(small, None, 64, 64, 1, cpu)  # unknown free memory: no refusal
     with pytest.raises(InvalidRequest, match="only 0.0 GiB is free on the CPU"):
-        check_memory(small, small // 2, 64, 64, 1, cpu)
+        check_fits(small, small // 2, 64, 64, 1, cpu)
 
 
 def test_missing_model_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:

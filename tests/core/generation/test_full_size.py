@@ -37,7 +37,7 @@ def _peak_gib() -> float:
 def test_full_size_single_file_loads_offline(
     family: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from imagestudio.core.generation.devices import pick_device
+    from imagestudio.core.devices import pick_device
     from imagestudio.core.generation.engine import Engine
 
     # SDXL in fp32 would need about 14 GB of RAM for the weights alone; fp16 keeps it at 7

@@ -70,9 +70,11 @@ def test_engine_applies_the_plan_and_says_why(
     assert not engine.pipeline.vae.use_slicing and not plain.warnings
 
     # the machine's free memory drops: the same job now needs the savers, and says so
-    needed = engine_module.estimate_job_memory(64, 64, 2, 7.5, engine.pipeline, 4)
+    from imagestudio.core.generation.memory import estimate_job_memory
+
+    needed = estimate_job_memory(64, 64, 2, 7.5, engine.pipeline, 4)
     monkeypatch.setattr(engine_module, "available_memory", lambda *a: int(needed * 0.8))
-    monkeypatch.setattr(engine_module, "check_memory", lambda *a: None)
+    monkeypatch.setattr(engine_module, "check_fits", lambda *a: None)
     tight = engine.generate(request, previews=False)
     assert engine.pipeline.vae.use_slicing and engine.pipeline.vae.use_tiling
     assert any(w.startswith("Memory: VAE slicing, VAE tiling because") for w in tight.warnings)

@@ -107,7 +107,7 @@ def test_family_comes_from_the_keys_not_the_name(tmp_path: Path, case: str) -> N
     assert signature.family == family
     if problem is None:
         assert signature.problem is None
-        assert signature.kind == "checkpoint"
+        assert signature.role == "checkpoint"
     else:
         assert signature.problem is not None and problem in signature.problem
 
@@ -130,11 +130,11 @@ def test_lora_vae_and_unet_only_files_are_named_for_what_they_are(tmp_path: Path
             "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight": _t(8, 4),
         },
     )
-    assert describe_file(lora)[1].kind == "lora"
+    assert describe_file(lora)[1].role == "lora"
     vae = _save(tmp_path, "b.safetensors", {"encoder.down.0.block.0.conv1.weight": _t(4, 4)})
-    assert describe_file(vae)[1].kind == "vae"
+    assert describe_file(vae)[1].role == "vae"
     unet = _save(tmp_path, "c.safetensors", {"down_blocks.0.resnets.0.conv1.weight": _t(4, 4)})
-    kind, problem = describe_file(unet)[1].kind, describe_file(unet)[1].problem
+    kind, problem = describe_file(unet)[1].role, describe_file(unet)[1].problem
     assert kind == "unet" and problem and "only a UNet" in problem
 
 

@@ -336,7 +336,7 @@ def test_plan_picks_exactly_the_files_a_local_model_needs(
 ) -> None:
     plan = _plan(hub)
     assert sorted(path for path, _ in plan.files) == sorted(tiny_files)
-    assert plan.kind == "diffusers"
+    assert plan.layout == "folder"
     assert plan.name == "tiny-sd"
     assert plan.commit == COMMIT
     assert plan.skipped_components == ("safety_checker",)
@@ -378,7 +378,7 @@ def test_plan_falls_back_to_fp16_when_that_is_all_there_is(hub: FakeHub) -> None
 
 def test_plan_of_single_file_repo_takes_one_safetensors_file(hub: FakeHub) -> None:
     plan = _plan(hub, "test/single")
-    assert plan.kind == "single-file"
+    assert plan.layout == "single_file"
     assert plan.files == (("art-pruned.safetensors", 2000),)
     assert plan.alternatives == ("art.safetensors",)
     chosen = _plan(hub, "test/single", filename="art.safetensors")

@@ -14,7 +14,6 @@ from safetensors.torch import save_file
 
 from imagestudio.core.errors import ModelError
 from imagestudio.core.models.library import (
-    import_model,
     resolve_model,
     scan_hf_cache,
     scan_library,
@@ -65,7 +64,7 @@ def test_models_folder_lists_folders_files_loras_and_refusals(tmp_path: Path, ti
     tiny = entries["tiny"]
     assert tiny.usable and tiny.ref.layout == "folder" and tiny.precision == "fp32"
     assert tiny.size_bytes > 100_000
-    assert entries["loras/ink"].kind == "lora" and not entries["loras/ink"].usable
+    assert entries["loras/ink"].role == "lora" and not entries["loras/ink"].usable
     assert "pickle" in (entries["old"].problem or "")
     assert "do not look like" in (entries["random"].problem or "")
     library = scan_library(models)
@@ -164,32 +163,6 @@ def test_resolve_by_name_path_and_unknown(tmp_path: Path, tiny_model: Path):
     save_file(LORA, str(models / "ink.safetensors"))
     with pytest.raises(ModelError, match="is a LoRA"):
         resolve_model("ink", models)
-
-
-def test_import_copies_checks_and_leaves_nothing_half_done(tmp_path: Path, tiny_model: Path):
-    models = tmp_path / "models"
-    entry = import_model(tiny_model, models, name="My model")
-    assert entry.name == "My model" and entry.usable and (models / "My model").is_dir()
-    with pytest.raises(ModelError, match="already has"):
-        import_model(tiny_model, models, name="My model")
-
-    lora = tmp_path / "ink.safetensors"
-    save_file(LORA, str(lora))
-    assert import_model(lora, models).name == "loras/ink"
-
-    pickle_file = tmp_path / "old.ckpt"
-    pickle_file.write_bytes(b"\x80\x04")
-    with pytest.raises(ModelError, match="pickle"):
-        import_model(pickle_file, models)
-    with pytest.raises(ModelError, match="no model"):
-        import_model(tmp_path / "missing", models)
-
-    def stop(done: int, total: int) -> None:
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        import_model(tiny_model, models, name="interrupted", on_progress=stop)
-    assert sorted(p.name for p in models.iterdir()) == ["My model", "loras"]
 
 
 def test_single_file_repos_in_the_hf_cache_are_listed(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ def test_a_lora_job_through_the_window(qtbot, tiny_model: Path) -> None:
         assert settings is not None and settings.request["loras"] == [["loras/ink", 0.6]]
         # the history record re-runs with the LoRA
         [record] = window.history.records()
-        assert window._record_request(record).loras == (("loras/ink", 0.6),)
+        assert record.to_request().loras == (("loras/ink", 0.6),)
 
         window._use_model("tiny")
         assert window.prompt.build_request().model == "tiny"

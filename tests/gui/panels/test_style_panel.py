@@ -14,8 +14,8 @@ from imagestudio.core.errors import InvalidRequest
 from imagestudio.core.outputs.history import HistoryStore
 from imagestudio.core.outputs.metadata import IMAGESTUDIO_KEY
 from imagestudio.core.paths import app_paths
+from imagestudio.core.requests import StyleRequest
 from imagestudio.core.settings import Settings
-from imagestudio.core.style.requests import StyleRequest
 from imagestudio.gui.main_window import GENERATE_TAB, STYLE_TAB, MainWindow
 from imagestudio.gui.panels.style import StylePanel
 

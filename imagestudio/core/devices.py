@@ -9,30 +9,35 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from typing import cast
 
 from imagestudio.core.errors import InvalidRequest
+from imagestudio.core.vocabulary import (
+    DEVICE_CHOICES,
+    PRECISION_CHOICES,
+    DeviceType,
+    Precision,
+)
 
 DEVICE_ENV = "IMAGESTUDIO_DEVICE"
 PRECISION_ENV = "IMAGESTUDIO_PRECISION"
-DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
-PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
 class DeviceInfo:
     """The device a job runs on. Plain data: torch objects are made from it where needed."""
 
-    kind: str  # "cuda" | "mps" | "cpu"
+    device_type: DeviceType
     index: int | None
     name: str
-    precision: str  # "fp32" | "fp16" | "bf16"
+    precision: Precision
     reason: str
     total_memory: int | None  # bytes, None when unknown
     free_memory: int | None  # bytes at the time of the query, None when unknown
 
     @property
     def torch_device(self) -> str:
-        return self.kind if self.index is None else f"{self.kind}:{self.index}"
+        return self.device_type if self.index is None else f"{self.device_type}:{self.index}"
 
     @property
     def bytes_per_value(self) -> int:
@@ -42,7 +47,7 @@ class DeviceInfo:
         memory = ""
         if self.total_memory:
             memory = f", {self.total_memory / 2**30:.1f} GiB"
-        return f"{self.kind.upper()}: {self.name} {self.precision}{memory}"
+        return f"{self.device_type.upper()}: {self.name} {self.precision}{memory}"
 
 
 def torch_dtype(precision: str):  # noqa: ANN201 - torch is imported lazily
@@ -112,23 +117,23 @@ def pick_device(device: str | None = None, precision: str | None = None) -> Devi
         )
 
     if wanted == "auto":
-        kind = "cuda" if cuda_ok else "mps" if mps_ok else "cpu"
+        device_type = "cuda" if cuda_ok else "mps" if mps_ok else "cpu"
         reason = {
             "cuda": "a CUDA GPU was found",
             "mps": "Apple silicon (MPS) was found",
             "cpu": "no CUDA GPU or Apple MPS was found",
-        }[kind]
+        }[device_type]
     else:
-        kind = wanted
+        device_type = wanted
         reason = f"chosen by {source.lower() if source == 'The setting' else source}"
 
     index: int | None = None
     total: int | None
-    if kind == "cuda":
+    if device_type == "cuda":
         index = torch.cuda.current_device()
         name = torch.cuda.get_device_name(index)
         total = int(torch.cuda.get_device_properties(index).total_memory)
-    elif kind == "mps":
+    elif device_type == "mps":
         name = "Apple GPU"
         total = _system_memory()[0]
     else:
@@ -138,35 +143,35 @@ def pick_device(device: str | None = None, precision: str | None = None) -> Devi
         total = _system_memory()[0]
 
     if wanted_precision == "auto":
-        if kind == "cpu":
+        if device_type == "cpu":
             chosen, why = "fp32", "fp32 because half precision is slow and lossy on the CPU"
         else:
-            chosen, why = "fp16", f"fp16 because {kind.upper()} runs half precision fast"
+            chosen, why = "fp16", f"fp16 because {device_type.upper()} runs half precision fast"
     else:
         chosen = wanted_precision
         why = f"{chosen} chosen by {psource.lower() if psource == 'The setting' else psource}"
-        if chosen == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
+        if chosen == "bf16" and device_type == "cuda" and not torch.cuda.is_bf16_supported():
             raise InvalidRequest(
                 f"{psource} asks for bf16, but this GPU does not support it. Use fp16 or auto."
             )
     return DeviceInfo(
-        kind=kind,
+        device_type=cast(DeviceType, device_type),
         index=index,
         name=name,
-        precision=chosen,
+        precision=cast(Precision, chosen),
         reason=f"{reason}; {why}",
         total_memory=total,
-        free_memory=available_memory(kind, index),
+        free_memory=available_memory(device_type, index),
     )
 
 
-def available_memory(kind: str, index: int | None = None) -> int | None:
+def available_memory(device_type: str, index: int | None = None) -> int | None:
     """Bytes free for new work on a device right now; None when the platform won't say."""
     import torch
 
-    if kind == "cuda":
+    if device_type == "cuda":
         return int(torch.cuda.mem_get_info(index or 0)[0])
-    if kind == "mps":
+    if device_type == "mps":
         try:
             return int(torch.mps.recommended_max_memory()) - int(
                 torch.mps.driver_allocated_memory()
@@ -183,9 +188,9 @@ def release_memory(device: DeviceInfo) -> None:
     import torch
 
     gc.collect()
-    if device.kind == "cuda":
+    if device.device_type == "cuda":
         torch.cuda.empty_cache()
-    elif device.kind == "mps":
+    elif device.device_type == "mps":
         with contextlib.suppress(AttributeError, RuntimeError):
             torch.mps.empty_cache()
 
@@ -195,9 +200,9 @@ def memory_in_use(device: DeviceInfo) -> str:
     import torch
 
     used: int | None = None
-    if device.kind == "cuda":
+    if device.device_type == "cuda":
         used = int(torch.cuda.memory_reserved(device.index or 0))
-    elif device.kind == "mps":
+    elif device.device_type == "mps":
         with contextlib.suppress(AttributeError, RuntimeError):
             used = int(torch.mps.driver_allocated_memory())
     else:

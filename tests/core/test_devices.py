@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from imagestudio.core.devices import pick_device
 from imagestudio.core.errors import InvalidRequest
-from imagestudio.core.generation.devices import pick_device
 
 
 def test_cpu_uses_fp32_and_says_why() -> None:
     device = pick_device("cpu")
-    assert device.kind == "cpu" and device.precision == "fp32"
+    assert device.device_type == "cpu" and device.precision == "fp32"
     assert "fp32" in device.reason and device.torch_device == "cpu"
     assert device.total_memory and device.total_memory > 0
 
@@ -21,7 +21,7 @@ def test_auto_picks_what_is_there() -> None:
         if torch.cuda.is_available()
         else ("mps" if torch.backends.mps.is_available() else "cpu")
     )
-    assert device.kind == expected
+    assert device.device_type == expected
     assert device.reason
 
 
@@ -29,7 +29,7 @@ def test_environment_wins_over_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGESTUDIO_DEVICE", "cpu")
     monkeypatch.setenv("IMAGESTUDIO_PRECISION", "bf16")
     device = pick_device("auto", "fp32")
-    assert device.kind == "cpu" and device.precision == "bf16"
+    assert device.device_type == "cpu" and device.precision == "bf16"
     assert "IMAGESTUDIO_DEVICE" in device.reason
 
 

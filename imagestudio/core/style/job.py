@@ -1,13 +1,8 @@
-"""A style-transfer job end to end: read the pictures, stylise, save the PNG, record the history.
-
-The CLI's `stylize` and the window's style panel both call `run_style_job`, as generation jobs
-go through `imagestudio.core.jobs.run_job`, so both leave the same traces.
-"""
+"""The style-transfer job kind: its engine (the style networks, loaded on first use and kept),
+its engine slot and its engine function for `core.jobs`."""
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,19 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from imagestudio import __version__
-from imagestudio.core.errors import ImageStudioError, JobCancelled
-from imagestudio.core.generation.engine import CancelCheck, NoticeCallback, StepCallback
+from imagestudio.core.callbacks import CancelCheck, JobContext, NoticeCallback, StepCallback
+from imagestudio.core.errors import JobCancelled
 from imagestudio.core.images import load_rgb
-from imagestudio.core.outputs.history import HistoryStore, JobRecord
-from imagestudio.core.outputs.metadata import IMAGESTUDIO_KEY, PARAMETERS_KEY, add_text_chunk
-from imagestudio.core.outputs.storage import output_name, save_png_exact, save_png_unique
-from imagestudio.core.style.requests import StyleRequest
-
-log = logging.getLogger(__name__)
-
+from imagestudio.core.outcomes import Picture, Product
+from imagestudio.core.requests import StyleRequest
+from imagestudio.core.workspace import EngineConfig, EngineSlot, Workspace
 
 # Inputs larger than this are scaled down on reading (with a notice): the quality mode never
 # works above 1024 px and the fast mode looks at the style at 256 px.
@@ -43,18 +33,6 @@ class StyleResult:
     device: str
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-@dataclass
-class StyleOutcome:
-    """How a style job ended. Failed jobs raise instead (after being recorded)."""
-
-    status: str  # "done" | "cancelled"
-    message: str
-    file: Path | None = None
-    result: StyleResult | None = None
-    history_id: int | None = None
-    duration: float = 0.0
 
 
 def _preserve_colours(stylised: Image.Image, content: Image.Image) -> Image.Image:
@@ -79,7 +57,7 @@ class StyleEngine:
         self._lock = threading.Lock()
 
     def device_name(self) -> str:
-        from imagestudio.core.generation.devices import pick_device
+        from imagestudio.core.devices import pick_device
 
         return pick_device(self._device_setting, "fp32").torch_device
 
@@ -159,8 +137,8 @@ class StyleEngine:
         return self._fast
 
 
-def style_png_info(result: StyleResult) -> PngInfo:
-    """PNG text chunks: a readable line of settings, and the request as JSON to re-run it."""
+def parameters_text(result: StyleResult) -> str:
+    """A readable line of a style job's settings (the PNG's ``parameters`` chunk)."""
     request = result.request
     width, height = result.image.size
     if request.mode == "fast":
@@ -172,80 +150,43 @@ def style_png_info(result: StyleResult) -> PngInfo:
             f"Start: {request.init}, Seed: {request.seed}"
         )
     colours = "yes" if request.preserve_colors else "no"
-    text = (
+    return (
         f"{request.describe()}\n"
         f"Mode: {request.mode}, {knobs}, Preserve colors: {colours}, "
         f"Size: {width}x{height}, Version: ImageStudio {__version__}"
     )
-    data = {**request.to_dict(), "app": f"ImageStudio {__version__}"}
-    info = PngInfo()
-    add_text_chunk(info, PARAMETERS_KEY, text)
-    add_text_chunk(info, IMAGESTUDIO_KEY, json.dumps(data, sort_keys=True, ensure_ascii=False))
-    return info
 
 
-def _record(history: HistoryStore | None, request: StyleRequest, **fields: Any) -> int | None:
-    if history is None:
-        return None
-    try:
-        return history.record(
-            JobRecord(
-                prompt=request.describe(),
-                model=f"style transfer ({request.mode})",
-                steps=request.iterations if request.mode == "quality" else None,
-                seed=request.seed if request.mode == "quality" else None,
-                init_image=request.content_image,
-                strength=float(request.strength) if request.mode == "fast" else None,
-                request=request.to_dict(),
-                kind="style",
-                **fields,
-            )
-        )
-    except ImageStudioError:
-        log.exception("could not record the style job in history")
-        return None
+def _engine_key(config: EngineConfig) -> tuple[object, ...]:
+    return (config.device, config.style_vgg_weights)
 
 
-def run_style_job(
-    request: StyleRequest,
-    engine: StyleEngine,
-    history: HistoryStore | None,
-    outputs_dir: Path,
-    *,
-    exact_file: Path | None = None,
-    on_step: StepCallback | None = None,
-    is_cancelled: CancelCheck | None = None,
-    on_notice: NoticeCallback | None = None,
-) -> StyleOutcome:
-    """Stylise, save and record one request. Cancelled: an outcome; failed: recorded, raised."""
-    started = time.perf_counter()
-    try:
-        result = engine.run(request, on_step, is_cancelled, on_notice)
-        info = style_png_info(result)
-        if exact_file is not None:
-            file = save_png_exact(result.image, exact_file, info)
-        else:
-            stem = f"style {Path(request.content_image).stem} {Path(request.style_image).stem}"
-            name = output_name(stem, request.seed, time.time())
-            file = save_png_unique(result.image, outputs_dir, name, info)
-    except JobCancelled as exc:
-        duration = time.perf_counter() - started
-        job_id = _record(history, request, status="cancelled", message=str(exc), duration=duration)
-        return StyleOutcome("cancelled", str(exc), history_id=job_id, duration=duration)
-    except ImageStudioError as exc:
-        duration = time.perf_counter() - started
-        _record(history, request, status="failed", message=str(exc), duration=duration)
-        raise
-    duration = time.perf_counter() - started
+def _build(config: EngineConfig) -> StyleEngine:
+    return StyleEngine(device_setting=config.device, vgg_weights=config.style_vgg_weights)
+
+
+#: The style networks: the fast mode's ONNX sessions and the quality mode's VGG, kept.
+STYLE = EngineSlot("style", _engine_key, _build)
+
+
+def run_style(request: StyleRequest, workspace: Workspace, context: JobContext) -> Product:
+    """Stylise the content picture of `request` on the workspace's style engine."""
+    engine = workspace.engine(STYLE)
+    result = engine.run(request, context.on_step, context.is_cancelled, context.notice)
     width, height = result.image.size
-    job_id = _record(
-        history,
-        request,
-        status="done",
-        message=" ".join(result.notices),
+    content, style = Path(request.content_image).stem, Path(request.style_image).stem
+    picture = Picture(
+        image=result.image,
+        parameters=parameters_text(result),
+        settings=request.to_dict(),
+        name=f"style {content} {style}",
+        seed=request.seed,
+    )
+    return Product(
+        pictures=[picture],
+        request=request,
         width=width,
         height=height,
-        outputs=(str(file),),
-        duration=duration,
+        summary=f"{width}x{height}, {request.mode} mode",
+        device=result.device,
     )
-    return StyleOutcome("done", "", file, result, job_id, duration)

@@ -1,0 +1,115 @@
+"""`imagestudio history`: list, search and show past jobs; favourite and delete them."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import TYPE_CHECKING
+
+from imagestudio.cli.console import say
+from imagestudio.cli.parser import EXIT_OK, Parser, whole_number
+
+if TYPE_CHECKING:
+    from imagestudio.core.outputs.history import HistoryStore, JobRecord
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    hist = sub.add_parser(
+        "history",
+        help="list, search and show past jobs",
+        description="The prompt history, most recent first.",
+    )
+    hist.set_defaults(run=run, action=None)
+    hsub = hist.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    listing = hsub.add_parser("list", help="recent jobs")
+    listing.add_argument("--limit", type=whole_number, default=20, metavar="N")
+    listing.add_argument("--favourites", action="store_true", help="favourites only")
+    search = hsub.add_parser("search", help="full-text search over prompts")
+    search.add_argument("text")
+    search.add_argument("--limit", type=whole_number, default=20, metavar="N")
+    search.add_argument("--favourites", action="store_true", help="favourites only")
+    show = hsub.add_parser("show", help="every setting of one job")
+    show.add_argument("id", type=whole_number)
+    favourite = hsub.add_parser("favourite", help="mark a job as a favourite (or --off)")
+    favourite.add_argument("id", type=whole_number)
+    favourite.add_argument("--off", action="store_true")
+    delete = hsub.add_parser("delete", help="delete a job from history (its images stay)")
+    delete.add_argument("id", type=whole_number)
+
+
+def open_history() -> HistoryStore:
+    """The history store; a damaged file moved aside is said once."""
+    from imagestudio.core.outputs.history import HistoryStore
+
+    history = HistoryStore()
+    if history.recovered_from is not None:
+        say(
+            f"warning: the history file was damaged; it was kept as "
+            f"{history.recovered_from} and a new one started"
+        )
+    return history
+
+
+def _when(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+def _show(job: JobRecord) -> None:
+    rows = [
+        ("id", job.id),
+        ("kind", job.kind),
+        ("time", _when(job.created_at)),
+        ("status", job.status),
+        ("prompt", job.prompt),
+        ("negative prompt", job.negative_prompt),
+        ("model", job.model),
+        ("size", f"{job.width}x{job.height}" if job.width and job.height else None),
+        ("steps", job.steps),
+        ("cfg", job.guidance),
+        ("scheduler", job.scheduler),
+        ("seed", job.seed),
+        ("images", job.count),
+        ("init image", job.init_image),
+        ("strength", job.strength),
+        ("favourite", "yes" if job.favourite else "no"),
+        ("duration", f"{job.duration:.1f} s" if job.duration is not None else None),
+        ("message", job.message),
+    ]
+    for label, value in rows:
+        if value not in (None, ""):
+            print(f"{label:>16}: {value}")
+    for path in job.outputs:
+        print(f"{'output':>16}: {path}")
+
+
+def _line(job: JobRecord) -> str:
+    star = "*" if job.favourite else " "
+    prompt = " ".join(job.prompt.split())
+    prompt = prompt if len(prompt) <= 60 else prompt[:59] + "…"
+    when = _when(job.created_at)
+    return f"{job.id:>5}{star} {when}  {job.status:<9} seed {job.seed!s:<10}  {prompt}"
+
+
+def run(args: argparse.Namespace) -> int:
+    action = args.action or "list"
+    with open_history() as store:
+        if action == "show":
+            _show(store.get(args.id))
+            return EXIT_OK
+        if action == "favourite":
+            store.set_favourite(args.id, not args.off)
+            return EXIT_OK
+        if action == "delete":
+            store.delete(args.id)
+            return EXIT_OK
+        favourites = getattr(args, "favourites", False)
+        if action == "search":
+            jobs = store.search(args.text, limit=args.limit, favourites_only=favourites)
+        else:
+            jobs = store.recent(limit=getattr(args, "limit", 20), favourites_only=favourites)
+        if not jobs:
+            print("No matching history." if action == "search" else "No history yet.")
+            return EXIT_OK
+        for job in jobs:
+            print(_line(job))
+    return EXIT_OK

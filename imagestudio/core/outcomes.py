@@ -1,0 +1,64 @@
+"""What a job gives back: the pictures an engine made (`Product`) and how the job ended
+(`JobOutcome`, the one record the CLI, the worker and the window read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagestudio.core.vocabulary import JobKind, JobStatus
+
+
+@dataclass
+class Picture:
+    """One picture an engine made, with what its PNG carries.
+
+    `parameters` is the A1111-style settings text; `settings` the request (as a dict) that makes
+    this very picture again; `name` the text the output file is named after; `seed` its seed,
+    when it has one.
+    """
+
+    image: Any  # a PIL image
+    parameters: str
+    settings: dict[str, Any]
+    name: str
+    seed: int | None = None
+
+
+@dataclass
+class Product:
+    """Everything an engine function made, for `run_job` to save and record.
+
+    `request` is the request as it ran (random seed, default size and scheduler filled in), so
+    the history entry re-runs to the same pictures. `summary` is one line for the user
+    ("64x64, Euler a, seed 5 (CPU: …)").
+    """
+
+    pictures: list[Picture]
+    request: Any  # a core.requests.Request
+    width: int | None
+    height: int | None
+    summary: str
+    model: str = ""
+    device: str = ""
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended, as plain data. A failed job raises instead (after it is recorded)."""
+
+    kind: JobKind
+    status: JobStatus
+    message: str = ""
+    files: tuple[Path, ...] = ()
+    seeds: tuple[int, ...] = ()
+    warnings: tuple[str, ...] = ()
+    summary: str = ""
+    history_id: int | None = None
+    duration: float = 0.0
+    width: int | None = None
+    height: int | None = None
+    model: str = ""
+    device: str = ""
+    request: Any = field(default=None, compare=False)  # the request as it ran, when done
