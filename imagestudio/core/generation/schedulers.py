@@ -106,3 +106,24 @@ def friendly_name(scheduler: Any) -> str:
         if all(config.get(key) == value for key, value in spec.options.items()):
             return spec.name
     return class_name.removesuffix("Scheduler")
+
+
+def sampler_from_metadata(name: object, extra: dict[str, str] | None = None) -> str | None:
+    """Our scheduler for the sampler another tool wrote in a picture's settings, or None when
+    we have none like it (the form then keeps the model's own).
+
+    Newer A1111 writes the Karras schedule as its own key ("Schedule type: Karras") rather than
+    in the sampler's name; both spellings give "DPM++ 2M Karras".
+    """
+    if not isinstance(name, str) or not name.strip():
+        return None
+    schedule = next((v for k, v in (extra or {}).items() if k.lower() == "schedule type"), "")
+    candidates = [name]
+    if schedule.strip().lower() == "karras" and "karras" not in name.lower():
+        candidates.insert(0, f"{name} Karras")
+    for candidate in candidates:
+        try:
+            return canonical_scheduler_name(candidate)
+        except InvalidRequest:
+            continue
+    return None

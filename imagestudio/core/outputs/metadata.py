@@ -95,6 +95,23 @@ class ImageSettings:
     source: str = "a1111"
     request: dict[str, Any] | None = None
 
+    def request_values(self) -> dict[str, Any]:
+        """These settings under a generation request's keys (as `to_dict()` names them), for
+        a form to take what it can use. Only our own JSON names a model: other tools' model
+        names mean nothing here. The sampler is left out: see `sampler_from_metadata`."""
+        values: dict[str, Any] = {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "steps": self.steps,
+            "guidance": self.cfg_scale,
+            "seed": self.seed,
+        }
+        if self.width is not None and self.height is not None:
+            values["width"], values["height"] = self.width, self.height
+        if isinstance(self.request, dict) and isinstance(self.request.get("model"), str):
+            values["model"] = self.request["model"]
+        return {key: value for key, value in values.items() if value is not None}
+
 
 # --------------------------------------------------------------------------------------------
 # A1111 text format

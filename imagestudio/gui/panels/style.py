@@ -37,7 +37,7 @@ from imagestudio.core.requests import (
     StyleRequest,
 )
 from imagestudio.gui.images import image_suffixes
-from imagestudio.gui.panels.prompt import ImageDropArea
+from imagestudio.gui.widgets.image_drop import ImageDropArea
 
 if TYPE_CHECKING:
     from imagestudio.core.outcomes import JobOutcome

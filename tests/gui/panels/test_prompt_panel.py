@@ -15,7 +15,6 @@ from imagestudio.core.errors import InvalidRequest
 from imagestudio.core.generation.schedulers import scheduler_names
 from imagestudio.core.outputs.metadata import ImageSettings
 from imagestudio.core.requests import GenerationRequest
-from imagestudio.gui.panels import prompt as prompt_module
 from imagestudio.gui.panels.prompt import OTHER_FOLDER_TEXT, PromptPanel
 
 MODELS = [("Starter (built in)", "starter"), ("Tiny · SD 1.5", "tiny")]
@@ -338,9 +337,7 @@ def test_other_folder_adds_and_selects_the_folder(
     folder = tmp_path / "sdxl-turbo"
     folder.mkdir()
     answers = [str(folder), ""]
-    monkeypatch.setattr(
-        prompt_module.QFileDialog, "getExistingDirectory", lambda *a, **k: answers.pop(0)
-    )
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: answers.pop(0))
     combo = panel.model_combo
     other = combo.count() - 1
     combo.setCurrentIndex(other)
@@ -557,13 +554,10 @@ def test_prompt_edits_leave_file_drops_to_the_window(panel: PromptPanel, png: Pa
 def test_choose_button_uses_the_file_dialog(
     panel: PromptPanel, png: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        prompt_module.QFileDialog, "getOpenFileName", lambda *a, **k: (str(png), "")
-    )
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(png), ""))
     panel.img2img_group.setChecked(True)
     panel.choose_image_button.click()
     assert panel.image_drop.path() == str(png)
-    assert QFileDialog is prompt_module.QFileDialog
 
 
 # -- persistence ---------------------------------------------------------------------------------
@@ -661,10 +655,10 @@ def test_panel_claims_only_its_own_keys_from_shortcuts(panel: PromptPanel) -> No
 
 def test_model_default_shows_the_models_native_size(panel: PromptPanel) -> None:
     panel.set_native_sizes({"starter": 64, "tiny": 1024})
-    panel._select_model("starter", add=False)
+    panel.model_combo.select("starter", add=False)
     assert (panel.width_spin.value(), panel.height_spin.value()) == (64, 64)
     assert not panel.width_spin.isEnabled()
-    panel._select_model("tiny", add=False)
+    panel.model_combo.select("tiny", add=False)
     assert (panel.width_spin.value(), panel.height_spin.value()) == (1024, 1024)
     panel.prompt_edit.setPlainText("a fox")
     assert panel.build_request().width is None  # still "the model's own size"

@@ -1,0 +1,107 @@
+"""The img2img group of the Generate form: a start picture (drop, choose, clear) and a strength."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imagestudio.gui.images import image_suffixes
+from imagestudio.gui.widgets.image_drop import ImageDropArea, ImageGroupBox
+
+
+class InitImageGroup(ImageGroupBox):
+    """ "Start from an image": checkable; dropping a picture on it turns it on."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Start from an image", parent)
+        self.setObjectName("img2img_group")
+        self.setCheckable(True)
+        self.setAccessibleName("Start from an image")
+        self.setToolTip(
+            "Image to image: start from a picture instead of noise. Dropping an image on the box "
+            "turns this on."
+        )
+        self.drop_area = ImageDropArea(self)
+        self.drop_area.setObjectName("image_drop")
+        self.choose_button = self._button("Choose…", "choose_image_button", "Choose start image")
+        self.choose_button.setToolTip("Pick the start image from a file.")
+        self.clear_button = self._button("Clear", "clear_image_button", "Clear start image")
+        self.clear_button.setToolTip("Remove the start image.")
+        self.strength_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.strength_slider.setObjectName("strength_slider")
+        self.strength_slider.setRange(1, 100)
+        self.strength_slider.setSingleStep(1)
+        self.strength_slider.setPageStep(10)
+        self.strength_slider.setValue(60)
+        self.strength_slider.setAccessibleName("Strength")
+        self.strength_slider.setToolTip(
+            "How much to change the start image: low keeps it, 1.0 nearly ignores it."
+        )
+        self.strength_label = QLabel(self)
+        self.strength_label.setObjectName("strength_label")
+        self.strength_label.setMinimumWidth(
+            self.strength_label.fontMetrics().horizontalAdvance("0.00")
+        )
+        self.strength_label.setAccessibleName("Strength value")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.drop_area)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.choose_button)
+        buttons.addWidget(self.clear_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        strength_row = QHBoxLayout()
+        caption = QLabel("Strengt&h", self)
+        caption.setBuddy(self.strength_slider)
+        strength_row.addWidget(caption)
+        strength_row.addWidget(self.strength_slider, 1)
+        strength_row.addWidget(self.strength_label)
+        layout.addLayout(strength_row)
+        self.setChecked(False)
+
+        self.drop_area.image_dropped.connect(lambda _path: self.setChecked(True))
+        self.choose_button.clicked.connect(self.choose)
+        self.clear_button.clicked.connect(lambda: self.drop_area.set_path(None))
+        self.strength_slider.valueChanged.connect(self._show_strength)
+        self._show_strength(self.strength_slider.value())
+
+    def _button(self, text: str, name: str, accessible: str) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.setAccessibleName(accessible)
+        return button
+
+    def choose(self) -> None:
+        """Pick the start picture with a file dialog (and turn the group on)."""
+        patterns = " ".join(sorted(f"*{suffix}" for suffix in image_suffixes()))
+        current = self.drop_area.path()
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Choose a start image",
+            str(Path(current).parent) if current else "",
+            f"Images ({patterns});;All files (*)",
+        )
+        if path:
+            self.drop_area.set_path(path)
+            self.setChecked(True)
+
+    def _show_strength(self, value: int) -> None:
+        self.strength_label.setText(f"{value / 100:.2f}")
+
+    def strength(self) -> float:
+        return self.strength_slider.value() / 100
+
+    def set_strength(self, strength: float) -> None:
+        self.strength_slider.setValue(min(100, max(1, round(strength * 100))))
