@@ -39,7 +39,7 @@ class ProgressBar:
         if not self.tty and step != total and fraction - self.last_fraction < 0.25:
             return
         self.last_fraction = fraction
-        filled = int(round(self.width * fraction))
+        filled = round(self.width * fraction)
         bar = "#" * filled + "-" * (self.width - filled)
         line = f"{self.unit} {step}/{total} [{bar}]"
         if step > 1:

@@ -45,9 +45,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from imagestudio.core.generation.schedulers import scheduler_names
     from imagestudio.core.models.library import builtin_model_dir, list_models
     from imagestudio.core.paths import HOME_ENV, app_paths
+    from imagestudio.core.schedulers import scheduler_names
     from imagestudio.core.settings import load_settings
     from imagestudio.core.vocabulary import FAMILY_LABELS
 

@@ -50,7 +50,7 @@ class DeviceInfo:
         return f"{self.device_type.upper()}: {self.name} {self.precision}{memory}"
 
 
-def torch_dtype(precision: str):  # noqa: ANN201 - torch is imported lazily
+def torch_dtype(precision: str):
     import torch
 
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]

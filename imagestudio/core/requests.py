@@ -210,7 +210,7 @@ class GenerationRequest(_RequestBase):
                     f"{MAX_SEED - self.count + 1} (each image uses the next seed)."
                 )
         if self.scheduler is not None:
-            from imagestudio.core.generation.schedulers import canonical_scheduler_name
+            from imagestudio.core.schedulers import canonical_scheduler_name
 
             object.__setattr__(self, "scheduler", canonical_scheduler_name(self.scheduler))
         if not is_finite_number(self.strength) or not 0 < self.strength <= 1:
@@ -284,7 +284,7 @@ def _check_weight(name: str, value: object) -> None:
         raise InvalidRequest(f"The {name} must be a number, not {value!r}.")
     if not 0 <= value <= STYLE_MAX_WEIGHT:  # type: ignore[operator]
         raise InvalidRequest(
-            f"The {name} must be between 0 and {STYLE_MAX_WEIGHT:g}, not {value:g}."  # type: ignore[str-format]
+            f"The {name} must be between 0 and {STYLE_MAX_WEIGHT:g}, not {value:g}."
         )
 
 

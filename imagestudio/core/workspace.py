@@ -115,7 +115,7 @@ class Workspace:
             key = slot.key(self.config)
             held = self._engines.get(slot.name)
             if held is not None and held[1] == key:
-                return held[2]  # type: ignore[no-any-return]
+                return held[2]
             if held is not None:
                 self._close(slot.name)
             engine = slot.build(self.config)

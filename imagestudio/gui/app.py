@@ -39,7 +39,7 @@ def _install_exception_hooks(show: Callable[[str], None] | None = None) -> None:
         log.error(
             "unhandled exception in thread %s",
             args.thread,
-            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+            exc_info=args.exc_value if args.exc_value is not None else True,
         )
 
     sys.excepthook = hook
@@ -61,7 +61,9 @@ def run(argv: list[str] | None = None) -> int:
     """Show the main window and run the event loop."""
     started = time.perf_counter()
     setup_logging()
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else None
+    app = app or QApplication(argv if argv is not None else sys.argv)
     configure_application(app)
     settings = load_settings()
     apply_theme(app, settings)

@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QUrl, Signal
 from PySide6.QtGui import (
@@ -75,7 +75,8 @@ class JobForm(Protocol):
     """A tab's form for one kind of job (the Generate and Style panels)."""
 
     def build_request(self) -> Request: ...
-    def load_request(self, request: Request) -> None: ...
+    # each form takes its own kind's request type (the window looks the form up by kind)
+    def load_request(self, request: Any) -> None: ...
     def show_outcome(self, outcome: JobOutcome) -> None: ...
     def set_busy(self, running: bool, queued: int) -> None: ...
     def form_state(self) -> dict: ...
@@ -236,7 +237,7 @@ class MainWindow(QMainWindow):
         remove.setContext(Qt.ShortcutContext.WidgetShortcut)
         remove.activated.connect(self.remove_selected_queued)
 
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:  # noqa: ANN001
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = menu.addAction(text)
         action.triggered.connect(lambda checked=False: slot())
         if shortcut is not None:
@@ -299,7 +300,7 @@ class MainWindow(QMainWindow):
         """Queue the Style tab's request; returns the job id, or None if the form is invalid."""
         return self._enqueue_form(self.style_panel.build_request)
 
-    def _enqueue_form(self, build) -> int | None:  # noqa: ANN001 - a panel's build_request
+    def _enqueue_form(self, build) -> int | None:
         try:
             request = build()
         except InvalidRequest as exc:
@@ -307,7 +308,7 @@ class MainWindow(QMainWindow):
             return None
         return self.enqueue(request)
 
-    def _use_result(self, slot) -> None:  # noqa: ANN001 - a StyleImageSlot
+    def _use_result(self, slot) -> None:
         path = self.canvas.current_path()
         if path is None or not Path(path).is_file():
             self.canvas.show_error("There is no saved result on the canvas to use yet.")
@@ -588,11 +589,11 @@ class MainWindow(QMainWindow):
 
     # -- drag and drop ------------------------------------------------------------------------
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if image_path_from_mime(event.mimeData()) is not None:
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+    def dropEvent(self, event: QDropEvent) -> None:
         path = image_path_from_mime(event.mimeData())
         if path is not None:
             event.acceptProposedAction()
@@ -632,7 +633,7 @@ class MainWindow(QMainWindow):
                 stored.setValue("tab", kind)
         stored.sync()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+    def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel the running job, drop the queue, stop the worker thread, then close."""
         self._closing = True
         self._queue.clear()

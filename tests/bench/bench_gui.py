@@ -64,7 +64,7 @@ def stalls(arch: str, steps: int, home: Path) -> dict[str, float]:
     from imagestudio.gui.main_window import MainWindow
 
     model = build_random_sd(home / "models" / arch, arch)
-    _app = QApplication.instance() or QApplication([])  # noqa: F841 - must outlive the window
+    _app = QApplication.instance() or QApplication([])
     window = MainWindow(Settings())
     window.show()
     interval = 5

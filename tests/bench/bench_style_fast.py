@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from imagestudio.core.style.fast import (  # noqa: E402
+from imagestudio.core.style.fast import (
     TRANSFORM_FILE,
     FastStylizer,
     default_model_dir,

@@ -99,7 +99,7 @@ def test_output_file_and_count(capsys, tiny_model: Path, tmp_path: Path) -> None
 
 def test_output_folder_and_previews(capsys, tiny_model: Path, tmp_path: Path) -> None:
     folder, previews = tmp_path / "outdir", tmp_path / "previews"
-    code, out, err = run(
+    code, _out, err = run(
         capsys,
         "generate",
         "fox",
@@ -240,7 +240,7 @@ def test_info_shows_device_and_reason(capsys) -> None:
 
 def test_bad_device_setting_is_reported(capsys, monkeypatch) -> None:
     monkeypatch.setenv("IMAGESTUDIO_DEVICE", "tpu")
-    code, _, err = run(capsys, "generate", "fox", "--model", "x", "--steps", "2")
+    code, _, _err = run(capsys, "generate", "fox", "--model", "x", "--steps", "2")
     assert code == cli.EXIT_MODEL or code == cli.EXIT_BAD_INPUT
     code, out, _ = run(capsys, "info")
     assert code == 0 and "cannot be used" in out
@@ -264,7 +264,7 @@ def _spawn(*args: str) -> subprocess.Popen:
 
 def test_subprocess_bad_input_has_no_traceback() -> None:
     proc = _spawn("generate", "fox", "--size", "100x100")
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
     assert one_error_line(err).endswith("Use 96 or 104 instead.")
 

@@ -105,5 +105,5 @@ def test_unreadable_files_give_sentences(tmp_path: Path) -> None:
     truncated = tmp_path / "cut.png"
     Image.new("RGB", (64, 64), (1, 2, 3)).save(truncated)
     truncated.write_bytes(truncated.read_bytes()[:60])
-    with pytest.raises(ImageError, match="cut.png"):
+    with pytest.raises(ImageError, match=r"cut.png"):
         load_rgb(truncated)

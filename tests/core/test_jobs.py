@@ -98,7 +98,7 @@ def test_a_missing_input_fails_the_job_not_the_request(engine, tiny_model, tmp_p
     request = make(tiny_model, init_image=str(tmp_path / "moved.png"), steps=4)
     assert Path(request.init_image).is_absolute()
     with HistoryStore(tmp_path / "h.sqlite3") as history:
-        with pytest.raises(ImageError, match="moved.png does not exist"):
+        with pytest.raises(ImageError, match=r"moved.png does not exist"):
             run_job(request, workspace(engine, history, tmp_path / "out"))
         (job,) = history.recent()
         assert job.status == "failed" and job.to_request() == request

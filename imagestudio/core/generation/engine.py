@@ -40,12 +40,12 @@ from imagestudio.core.generation.memory import (
     plan_load,
 )
 from imagestudio.core.generation.previews import PreviewMapper, latent_rgb_for_model
-from imagestudio.core.generation.schedulers import friendly_name, make_scheduler
 from imagestudio.core.images import load_rgb
 from imagestudio.core.models.library import ModelRef, resolve_model
 from imagestudio.core.models.singlefile import load_single_file
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.schedulers import friendly_name, make_scheduler
 from imagestudio.core.vocabulary import FAMILY_LABELS, MEMORY_MODES, Family, MemoryMode, Offload
 
 if TYPE_CHECKING:
@@ -145,9 +145,7 @@ class Engine:
         prediction_overrides: dict[str, str] | None = None,
     ) -> None:
         self._device = device
-        self.memory_mode: MemoryMode = (
-            memory_setting if memory_setting in MEMORY_MODES else "auto"  # type: ignore[assignment]
-        )
+        self.memory_mode: MemoryMode = memory_setting if memory_setting in MEMORY_MODES else "auto"
         # model name or path -> "epsilon" | "v_prediction", for models whose files do not say
         self.prediction_overrides = dict(prediction_overrides or {})
         self._device_setting = device_setting

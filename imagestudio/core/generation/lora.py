@@ -136,7 +136,7 @@ class LoraSet:
     def _forget_partial(self, pipe: Any, adapter: str) -> None:
         try:
             self._delete(pipe, adapter)
-        except Exception:  # noqa: BLE001 - nothing was loaded under that name
+        except Exception:
             log.debug("no partial adapter %s to remove", adapter)
         self.active = ()  # what diffusers left active is unknown: the next apply sets it again
 
@@ -163,7 +163,7 @@ class LoraSet:
 def _adapter_count(pipe: Any, adapter: str) -> int:
     try:
         listed = pipe.get_list_adapters()
-    except Exception:  # noqa: BLE001 - no PEFT layers yet
+    except Exception:
         return 0
     return sum(adapter in names for names in listed.values())
 

@@ -28,9 +28,9 @@ from imagestudio.core.errors import ImageError
 
 __all__ = [
     "ImageSettings",
+    "add_text_chunk",
     "format_parameters",
     "parse_parameters",
-    "add_text_chunk",
     "png_text_chunks",
     "read_settings",
 ]

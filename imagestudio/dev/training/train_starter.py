@@ -49,7 +49,7 @@ def make_dataset(count: int, seed: int) -> tuple[torch.Tensor, list[str]]:
     return _images_to_tensor([s.render() for s in samples]), [s.caption for s in samples]
 
 
-def build_vae():  # noqa: ANN201
+def build_vae():
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
@@ -65,7 +65,7 @@ def build_vae():  # noqa: ANN201
     )
 
 
-def build_unet(cross_dim: int):  # noqa: ANN201
+def build_unet(cross_dim: int):
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
@@ -84,7 +84,7 @@ def build_unet(cross_dim: int):  # noqa: ANN201
     )
 
 
-def build_text_encoder(vocab_size: int, hidden: int):  # noqa: ANN201
+def build_text_encoder(vocab_size: int, hidden: int):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     return CLIPTextModel(
@@ -172,7 +172,7 @@ def train_vae(
 
 
 @torch.no_grad()
-def check_vae(vae) -> dict[str, float]:  # noqa: ANN001
+def check_vae(vae) -> dict[str, float]:
     """The analyzer's reading of the evaluation prompts' ground-truth renders after a VAE round
     trip: the ceiling the denoiser can reach, logged so a weak autoencoder shows up at once."""
     from PIL import Image
@@ -201,7 +201,7 @@ def check_vae(vae) -> dict[str, float]:  # noqa: ANN001
 
 
 @torch.no_grad()
-def encode_all(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:  # noqa: ANN001
+def encode_all(vae, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
     return torch.cat(
         [vae.encode(images[i : i + batch]).latent_dist.mean for i in range(0, len(images), batch)]
     )
@@ -214,7 +214,7 @@ def train_denoiser(
     minutes: float,
     batch: int,
     log: list,
-    checkpoint=None,  # noqa: ANN001 - called as checkpoint(unet, text_encoder) now and then
+    checkpoint=None,
     checkpoint_every: float = 600.0,
     noise_offset: float = 0.1,
     min_snr: float = 5.0,
@@ -294,7 +294,7 @@ def train_denoiser(
     return ema_unet, ema_text
 
 
-def save_pipeline(out: Path, vae, unet, text_encoder, scaling: float, log: list) -> None:  # noqa: ANN001
+def save_pipeline(out: Path, vae, unet, text_encoder, scaling: float, log: list) -> None:
     from transformers import CLIPTokenizer
 
     from imagestudio.core.generation.previews import fit_latent_rgb
@@ -388,7 +388,7 @@ def main() -> None:
 
     tokenizer = CLIPTokenizer.from_pretrained(TOKENIZER_SOURCE, local_files_only=True)
     token_ids = tokenizer(
-        captions + [""],
+        [*captions, ""],
         padding="max_length",
         max_length=MAX_TOKENS,
         truncation=True,
@@ -396,7 +396,7 @@ def main() -> None:
     ).input_ids
 
     # token_ids has one more row than latents: the empty caption, used for guidance dropout
-    def checkpoint(unet, text_encoder) -> None:  # noqa: ANN001
+    def checkpoint(unet, text_encoder) -> None:
         save_pipeline(
             args.out / "checkpoint",
             copy.deepcopy(vae),

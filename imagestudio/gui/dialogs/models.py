@@ -535,14 +535,13 @@ class ModelsDialog(QDialog):
     def entries(self) -> list[ModelEntry]:
         return list(self._entries.values())
 
+    def _rows(self) -> list[QTreeWidgetItem]:
+        items = (self.table.topLevelItem(row) for row in range(self.table.topLevelItemCount()))
+        return [item for item in items if item is not None]
+
     def visible_names(self) -> list[str]:
         """Entry names of the rows the filter shows, in table order."""
-        names = []
-        for row in range(self.table.topLevelItemCount()):
-            item = self.table.topLevelItem(row)
-            if not item.isHidden():
-                names.append(item.data(NAME, _NAME_ROLE))
-        return names
+        return [item.data(NAME, _NAME_ROLE) for item in self._rows() if not item.isHidden()]
 
     def set_filter(self, text: str) -> None:
         self.filter_edit.setText(text)
@@ -550,8 +549,7 @@ class ModelsDialog(QDialog):
     def _apply_filter(self) -> None:
         words = self.filter_edit.text().casefold().split()
         shown = 0
-        for row in range(self.table.topLevelItemCount()):
-            item = self.table.topLevelItem(row)
+        for item in self._rows():
             haystack = " ".join(item.text(c) for c in (NAME, KIND, PRECISION, WHERE)).casefold()
             hidden = not all(word in haystack for word in words)
             item.setHidden(hidden)
@@ -571,8 +569,7 @@ class ModelsDialog(QDialog):
             self.table.clearSelection()
 
     def select(self, name: str) -> bool:
-        for row in range(self.table.topLevelItemCount()):
-            item = self.table.topLevelItem(row)
+        for item in self._rows():
             if item.data(NAME, _NAME_ROLE) == name and not item.isHidden():
                 self.table.setCurrentItem(item)
                 self.table.scrollToItem(item)
@@ -895,7 +892,7 @@ class ModelsDialog(QDialog):
         self.shutdown()
         super().done(result)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+    def closeEvent(self, event: QCloseEvent) -> None:
         if self.is_busy() and not self._confirm_stop():
             event.ignore()
             return

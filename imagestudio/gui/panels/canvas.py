@@ -113,7 +113,10 @@ class _ErrorBanner(QFrame):
         Setting only the frame's background role would leave the children drawing WindowText or
         ButtonText on it, which is unreadable where the tooltip colours are inverted (dark themes).
         """
-        base = QPalette(base if base is not None else self.parentWidget().palette())
+        parent = self.parentWidget()
+        if base is None:
+            base = parent.palette() if parent is not None else self.palette()
+        base = QPalette(base)
         palette = QPalette(base)
         for group in (
             QPalette.ColorGroup.Active,
@@ -202,7 +205,7 @@ class _ImageView(QWidget):
             )
         return self._scaled
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+    def paintEvent(self, event: QPaintEvent) -> None:
         rect = self.image_rect()
         if rect.isEmpty() or self._pixmap is None:
             return
@@ -212,20 +215,20 @@ class _ImageView(QWidget):
         painter.drawPixmap(rect, pixmap)
         painter.end()
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.DevicePixelRatioChange:
             self._scaled = None
             self._sync_size()
         super().changeEvent(event)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self._press_pos = event.position().toPoint()
             event.accept()  # become the mouse grabber so the moves of a drag come here
             return
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if (
             self._press_pos is not None
             and self.draggable
@@ -238,11 +241,11 @@ class _ImageView(QWidget):
                 return
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self._press_pos = None
         super().mouseReleaseEvent(event)
 
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self.double_clicked.emit()
             return
@@ -493,7 +496,7 @@ class Canvas(QWidget):
     def error_text(self) -> str:
         return self._banner.message.text() if not self._banner.isHidden() else ""
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+    def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() in (
             QEvent.Type.PaletteChange,

@@ -31,16 +31,16 @@ from PySide6.QtWidgets import (
 )
 
 from imagestudio.core.errors import InvalidRequest
-from imagestudio.core.generation.schedulers import (
-    sampler_from_metadata,
-    scheduler_names,
-)
 from imagestudio.core.requests import (
     MAX_COUNT,
     MAX_GUIDANCE,
     MAX_STEPS,
     GenerationRequest,
     in_range,
+)
+from imagestudio.core.schedulers import (
+    sampler_from_metadata,
+    scheduler_names,
 )
 from imagestudio.gui.panels.loras import LoraList
 from imagestudio.gui.widgets.init_image import InitImageGroup
@@ -339,7 +339,7 @@ class PromptPanel(QWidget):
             return True
         return super().event(event)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if is_generate_key(event):
             event.accept()
             self._request_generate()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QPalette
@@ -36,6 +36,7 @@ from imagestudio.core.requests import (
     STYLE_MIN_SIZE,
     StyleRequest,
 )
+from imagestudio.core.vocabulary import StyleInit, StyleMode
 from imagestudio.gui.images import image_suffixes
 from imagestudio.gui.widgets.image_drop import ImageDropArea
 
@@ -119,7 +120,7 @@ def save_pasted_image(image: QImage) -> Path:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
+    image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stubs want bytes; Qt wants str
     buffer.close()
     name = time.strftime("pasted-%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}.png"
     return atomic_write_bytes(app_paths().cache_dir / "pasted" / name, bytes(data.data()))
@@ -275,8 +276,8 @@ class StylePanel(QWidget):
 
     # -- public ---------------------------------------------------------------------------------
 
-    def mode(self) -> str:
-        return str(self.mode_combo.currentData())
+    def mode(self) -> StyleMode:
+        return cast(StyleMode, str(self.mode_combo.currentData()))
 
     def swap(self) -> None:
         content, style = self.content_slot.path(), self.style_slot.path()
@@ -304,7 +305,7 @@ class StylePanel(QWidget):
             iterations=self.iterations_spin.value(),
             size=self.size_spin.value(),
             preserve_colors=self.preserve_check.isChecked(),
-            init=str(self.init_combo.currentData()),
+            init=cast(StyleInit, str(self.init_combo.currentData())),
             seed=self.seed_spin.value(),
         )
 

@@ -69,22 +69,22 @@ class ImageDropArea(QFrame):
             self.name_label.setToolTip(path)
         self.path_changed.emit(path or "")
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+    def changeEvent(self, event: QEvent) -> None:
         # Disabled (img2img off), the area lets drops through to the group box around it.
         if event.type() == QEvent.Type.EnabledChange:
             self.setAcceptDrops(self.isEnabled())
         super().changeEvent(event)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if image_path_from_mime(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt override)
-        self.dragEnterEvent(event)
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self.dragEnterEvent(event)  # type: ignore[arg-type]  # QDragEnterEvent adds nothing
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+    def dropEvent(self, event: QDropEvent) -> None:
         if not self.drop_mime_data(event.mimeData()):
             event.ignore()
             return
@@ -109,16 +109,16 @@ class ImageGroupBox(QGroupBox):
         self.drop_area: ImageDropArea | None = None
         self.setAcceptDrops(True)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self.drop_area is not None and image_path_from_mime(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt override)
-        self.dragEnterEvent(event)
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self.dragEnterEvent(event)  # type: ignore[arg-type]  # QDragEnterEvent adds nothing
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+    def dropEvent(self, event: QDropEvent) -> None:
         if self.drop_area is not None and self.drop_area.drop_mime_data(event.mimeData()):
             event.acceptProposedAction()
         else:

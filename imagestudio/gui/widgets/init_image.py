@@ -31,7 +31,7 @@ class InitImageGroup(ImageGroupBox):
             "Image to image: start from a picture instead of noise. Dropping an image on the box "
             "turns this on."
         )
-        self.drop_area = ImageDropArea(self)
+        self.drop_area: ImageDropArea = ImageDropArea(self)
         self.drop_area.setObjectName("image_drop")
         self.choose_button = self._button("Choose…", "choose_image_button", "Choose start image")
         self.choose_button.setToolTip("Pick the start image from a file.")

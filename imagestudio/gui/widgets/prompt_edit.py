@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import QMimeData, QObject, QStringListModel, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QCompleter, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QCompleter, QPlainTextEdit, QWidget
 
 _GENERATE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 
@@ -47,8 +47,11 @@ class PromptSuggestions(QObject):
         self._completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self._completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self._completer.setMaxVisibleItems(8)
-        self._completer.popup().setAccessibleName("Prompt suggestions")
-        self._completer.activated[str].connect(self._accept)
+        popup = self._completer.popup()
+        assert popup is not None  # a completer always has its popup view
+        self._popup: QAbstractItemView = popup
+        self._popup.setAccessibleName("Prompt suggestions")
+        self._completer.activated[str].connect(self._accept)  # type: ignore[index]
 
     def completer(self) -> QCompleter:
         return self._completer
@@ -68,10 +71,10 @@ class PromptSuggestions(QObject):
         return self._model.stringList()
 
     def popup_visible(self) -> bool:
-        return self._completer.popup().isVisible()
+        return self._popup.isVisible()
 
     def hide_popup(self) -> None:
-        self._completer.popup().hide()
+        self._popup.hide()
 
     def refresh(self) -> None:
         """Show, update or hide the popup for the text now in the edit."""
@@ -105,14 +108,14 @@ class PromptEdit(QPlainTextEdit):
         self.setTabChangesFocus(True)
         self.suggestions: PromptSuggestions | None = None
 
-    def canInsertFromMimeData(self, source: QMimeData) -> bool:  # noqa: N802 (Qt override)
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
         # A dragged file should reach the window (which loads an image's settings), not paste
         # its path into the prompt.
         if source.hasUrls() and any(url.isLocalFile() for url in source.urls()):
             return False
         return super().canInsertFromMimeData(source)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         # Handled here rather than left to the panel: with the suggestion popup open, the
         # completer hands keys straight to this widget and they never reach the panel.
         if is_generate_key(event):

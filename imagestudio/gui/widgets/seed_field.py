@@ -9,16 +9,17 @@ from imagestudio.core.errors import InvalidRequest
 from imagestudio.core.requests import MAX_SEED, in_range
 
 
+def _acceptable(text: str) -> bool:
+    stripped = text.strip()
+    return not stripped or (stripped.isascii() and stripped.isdigit() and int(stripped) <= MAX_SEED)
+
+
 class _SeedValidator(QValidator):
     """Digits only, at most MAX_SEED; empty is fine (it means a random seed)."""
 
     def validate(self, text: str, pos: int) -> object:
-        stripped = text.strip()
-        if not stripped:
-            return QValidator.State.Acceptable, text, pos
-        if not (stripped.isascii() and stripped.isdigit()) or int(stripped) > MAX_SEED:
-            return QValidator.State.Invalid, text, pos
-        return QValidator.State.Acceptable, text, pos
+        state = QValidator.State.Acceptable if _acceptable(text) else QValidator.State.Invalid
+        return state, text, pos
 
 
 class SeedField(QWidget):
@@ -84,7 +85,5 @@ class SeedField(QWidget):
             self.edit.setText("")
         elif in_range(seed, 0, MAX_SEED, whole=True):
             self.edit.setText(str(seed))
-        elif isinstance(seed, str):
-            validator = self.edit.validator()
-            if validator.validate(seed, 0)[0] == QValidator.State.Acceptable:
-                self.edit.setText(seed.strip())
+        elif isinstance(seed, str) and _acceptable(seed):
+            self.edit.setText(seed.strip())

@@ -14,8 +14,8 @@ from PIL import Image
 from imagestudio.core.errors import ImageError, InvalidRequest, JobCancelled, ModelError
 from imagestudio.core.generation.engine import Engine
 from imagestudio.core.generation.memory import check_fits, estimate_job_memory
-from imagestudio.core.generation.schedulers import scheduler_names
 from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.schedulers import scheduler_names
 
 
 def request(model: Path, **changes) -> GenerationRequest:
@@ -178,7 +178,7 @@ def test_memory_estimate_scales_and_check_explains(engine: Engine, tiny_model: P
     assert estimate_job_memory(64, 64, 2, 7.5, pipe, 4, vae_slicing=True) < 1.9 * small
     check_fits(small, small * 2, 64, 64, 1, cpu)
     check_fits(small, None, 64, 64, 1, cpu)  # unknown free memory: no refusal
-    with pytest.raises(InvalidRequest, match="only 0.0 GiB is free on the CPU"):
+    with pytest.raises(InvalidRequest, match=r"only 0.0 GiB is free on the CPU"):
         check_fits(small, small // 2, 64, 64, 1, cpu)
 
 
@@ -188,7 +188,7 @@ def test_missing_model_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="No model named 'nothing-here'"):
         engine.generate(request(Path("x")).replace(model="nothing-here"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelError, match="no model_index.json"):
+    with pytest.raises(ModelError, match=r"no model_index.json"):
         engine.generate(request(tmp_path / "empty"))
 
 
@@ -234,7 +234,7 @@ def test_pickle_only_weights_in_a_folder_are_refused(
     shutil.copytree(tiny_model, folder)
     for weights in (folder / "unet").glob("*.safetensors"):
         weights.rename(weights.with_name("diffusion_pytorch_model.bin"))
-    with pytest.raises(ModelError, match="pickle files.*models convert"):
+    with pytest.raises(ModelError, match=r"pickle files.*models convert"):
         engine.generate(request(folder))
 
 

@@ -104,7 +104,7 @@ def test_out_of_memory_is_a_sentence_and_the_engine_recovers(
     pipe_class = type(engine.pipeline)
     real_call = pipe_class.__call__
 
-    def exhausted(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def exhausted(self, *args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(pipe_class, "__call__", exhausted)

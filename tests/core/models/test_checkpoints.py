@@ -152,7 +152,7 @@ def test_precision_is_the_dtype_of_most_bytes(tmp_path: Path) -> None:
 def test_damaged_safetensors_give_a_sentence(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "broken.safetensors"
     path.write_bytes(content)
-    with pytest.raises(ModelError, match="broken.safetensors"):
+    with pytest.raises(ModelError, match=r"broken.safetensors"):
         read_header(path)
 
 
@@ -165,7 +165,7 @@ class Payload:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (exec, (f"open({str(self.marker)!r}, 'w').write('the payload ran')",))
 
 
@@ -229,7 +229,7 @@ def test_conversion_of_damaged_or_empty_pickles(tmp_path: Path) -> None:
     damaged = tmp_path / "cut.ckpt"
     torch.save({"w": torch.ones(1000)}, damaged)
     damaged.write_bytes(damaged.read_bytes()[:300])
-    with pytest.raises(ModelError, match="cut.ckpt"):
+    with pytest.raises(ModelError, match=r"cut.ckpt"):
         convert_to_safetensors(damaged)
     empty = tmp_path / "empty.pt"
     torch.save({"step": 3}, empty)
@@ -237,7 +237,7 @@ def test_conversion_of_damaged_or_empty_pickles(tmp_path: Path) -> None:
         convert_to_safetensors(empty)
     plain = tmp_path / "plain.pkl"  # a bare pickle, not a torch file: refused too
     plain.write_bytes(pickle.dumps({"w": [1.0, 2.0]}))
-    with pytest.raises(ModelError, match="plain.pkl"):
+    with pytest.raises(ModelError, match=r"plain.pkl"):
         convert_to_safetensors(plain)
     with pytest.raises(ModelError, match="no file"):
         convert_to_safetensors(tmp_path / "missing.ckpt")

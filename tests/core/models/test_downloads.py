@@ -74,7 +74,7 @@ class FakeHub:
 class HubHandler(BaseHTTPRequestHandler):
     server: _HubServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -385,7 +385,7 @@ def test_plan_of_single_file_repo_takes_one_safetensors_file(hub: FakeHub) -> No
     assert chosen.files == (("art.safetensors", 3000),)
     with pytest.raises(ModelError, match="pickle-based"):
         _plan(hub, "test/single", filename="art.ckpt")
-    with pytest.raises(ModelError, match="no file named nope.safetensors"):
+    with pytest.raises(ModelError, match=r"no file named nope.safetensors"):
         _plan(hub, "test/single", filename="nope.safetensors")
 
 
@@ -481,7 +481,7 @@ def test_cancel_keeps_the_parts_and_the_next_call_resumes(
         checks += 1
         return checks > 50  # a check per 64 KiB chunk: about half of the 6.7 MB
 
-    with pytest.raises(JobCancelled, match="cancelled.*resumes"):
+    with pytest.raises(JobCancelled, match=r"cancelled.*resumes"):
         download_model(plan, tmp_path, is_cancelled=cancel_half_way, chunk_size=64 * 1024)
     partial = tmp_path / ".partial" / "tiny-sd"
     assert list(partial.rglob("*.part"))
@@ -559,5 +559,5 @@ def test_not_enough_disk_space_says_how_much_is_needed(
 def test_missing_file_on_the_server_names_it(hub: FakeHub, tmp_path: Path) -> None:
     plan = _plan(hub)
     broken = DownloadPlan(**{**plan.__dict__, "files": (*plan.files, ("unet/gone.json", 10))})
-    with pytest.raises(ModelError, match="has no file unet/gone.json"):
+    with pytest.raises(ModelError, match=r"has no file unet/gone.json"):
         download_model(broken, tmp_path)

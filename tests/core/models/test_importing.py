@@ -49,7 +49,7 @@ def test_a_pickle_is_converted_on_import_and_the_original_kept(tmp_path: Path) -
     assert (models / "loras" / "old.safetensors").is_file() and source.is_file()
     assert any("no code" in text for text in notices)
     assert sorted(p.name for p in models.iterdir()) == ["loras"]  # no staging folder left
-    with pytest.raises(ModelError, match="already has old.safetensors"):
+    with pytest.raises(ModelError, match=r"already has old.safetensors"):
         import_model(source, models, convert_pickles=True)
 
 

@@ -156,7 +156,7 @@ def test_resolve_by_name_path_and_unknown(tmp_path: Path, tiny_model: Path):
     assert resolve_model("tiny", models).path == models / "tiny"
     assert resolve_model(str(tiny_model), models).path == tiny_model.resolve()
     assert resolve_model(BUILTIN_MODEL, models).builtin
-    with pytest.raises(ModelError, match="No model named 'nope'.*tiny"):
+    with pytest.raises(ModelError, match=r"No model named 'nope'.*tiny"):
         resolve_model("nope", models)
     with pytest.raises(ModelError, match="There is no model at"):
         resolve_model("./missing-folder", models)

@@ -54,7 +54,7 @@ def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_single_file_is_detected_and_listed(tiny_files, family: str) -> None:
-    folder, file = tiny_files[family]
+    _folder, file = tiny_files[family]
     entries = {e.name: e for e in scan_models_folder(file.parent)}
     entry = entries[family]
     assert entry.ref.layout == "single_file" and entry.ref.family == family

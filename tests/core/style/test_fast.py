@@ -159,7 +159,7 @@ def test_two_threads_share_one_stylizer() -> None:
     def work() -> None:
         try:
             results.append(np.asarray(stylizer.stylize(content, style, size=64)))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(2)]

@@ -10,8 +10,10 @@ from imagestudio.dev.training.train_starter import _images_to_tensor, object_wei
 
 def test_object_weights_favour_the_shape_and_keep_the_mean() -> None:
     images = _images_to_tensor(
-        [single_shape_sample("yellow", "star", "purple").render()]
-        + [single_shape_sample("white", "circle", "black").render()]
+        [
+            single_shape_sample("yellow", "star", "purple").render(),
+            single_shape_sample("white", "circle", "black").render(),
+        ]
     )
     weights = object_weights(images, 8.0)
     assert weights.shape == (2, 1, 64, 64)

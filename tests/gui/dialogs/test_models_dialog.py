@@ -256,10 +256,10 @@ class _OneFileHub(BaseHTTPRequestHandler):
 
     data = b""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path.startswith("/api/models/owner/lora-repo/revision/"):
             siblings = [{"rfilename": "detail.safetensors", "size": len(self.data)}]
             body = json.dumps({"sha": "a" * 40, "siblings": siblings}).encode()

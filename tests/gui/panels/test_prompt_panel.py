@@ -12,9 +12,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence, 
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow
 
 from imagestudio.core.errors import InvalidRequest
-from imagestudio.core.generation.schedulers import scheduler_names
 from imagestudio.core.outputs.metadata import ImageSettings
 from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.schedulers import scheduler_names
 from imagestudio.gui.panels.prompt import OTHER_FOLDER_TEXT, PromptPanel
 
 MODELS = [("Starter (built in)", "starter"), ("Tiny · SD 1.5", "tiny")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagestudio.core.generation.schedulers import sampler_from_metadata
+from imagestudio.core.schedulers import sampler_from_metadata
 
 
 @pytest.mark.parametrize(
