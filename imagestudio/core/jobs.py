@@ -142,18 +142,16 @@ def run_job(
         height=product.height,
         outputs=tuple(str(path) for path in files),
     )
+    seeds = tuple(picture.seed for picture in product.pictures if picture.seed is not None)
     return JobOutcome(
-        kind=request.kind,
-        status="done",
-        files=tuple(files),
-        seeds=tuple(p.seed for p in product.pictures if p.seed is not None),
-        warnings=warnings,
-        summary=product.summary,
+        request.kind,
+        "done",
+        "",
+        tuple(files),
+        seeds,
+        warnings,
         history_id=job_id,
         duration=duration,
-        width=product.width,
-        height=product.height,
-        model=product.model,
-        device=product.device,
         request=product.request,
+        **product.report(),
     )

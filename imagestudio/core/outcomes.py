@@ -43,6 +43,13 @@ class Product:
     model: str = ""
     device: str = ""
 
+    def report(self) -> dict[str, Any]:
+        """What a `JobOutcome` tells of the product: summary, size, model and device."""
+        return {name: getattr(self, name) for name in _REPORTED}
+
+
+_REPORTED = ("summary", "width", "height", "model", "device")
+
 
 @dataclass(frozen=True)
 class JobOutcome:

@@ -288,8 +288,31 @@ def _check_weight(name: str, value: object) -> None:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class QualityKnobs:
+    """The quality style mode's knobs, with their tuned defaults; shared by `StyleRequest` and
+    the optimiser's own settings (core.style.quality.QualitySettings), so the two cannot drift.
+
+    Weights are relative: 1.0 each is the tuned default, 2.0 doubles that term's pull, 0 turns
+    it off. `iterations` is the total over all scales; `size` the output's long side in px.
+    """
+
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    tv_weight: float = 1.0
+    iterations: int = 300
+    size: int = 512
+    preserve_colors: bool = False
+    init: StyleInit = "content"
+    seed: int = 0
+
+    def knobs(self) -> dict[str, Any]:
+        """The knobs alone (to build the other kind of knob holder from this one)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(QualityKnobs)}
+
+
 @dataclass(frozen=True)
-class StyleRequest(_RequestBase):
+class StyleRequest(_RequestBase, QualityKnobs):
     """A style-transfer job: repaint `content_image` in the style of `style_image`.
 
     `strength` is the fast mode's style amount (0: the content back, 1: full style); the three
@@ -302,15 +325,6 @@ class StyleRequest(_RequestBase):
     style_image: str
     mode: StyleMode = "fast"
     strength: float = 1.0
-    # the quality mode's knobs: relative weights (1.0 each is the tuned default)
-    content_weight: float = 1.0
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
-    iterations: int = 300
-    size: int = 512
-    preserve_colors: bool = False
-    init: StyleInit = "content"
-    seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("content_image", "style_image"):

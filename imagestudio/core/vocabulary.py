@@ -30,12 +30,6 @@ Family = Literal["sd1", "sd2", "sdxl", "unknown"]
 FAMILIES: tuple[Family, ...] = get_args(Family)
 #: The families ImageStudio ships configs and preview maps for.
 KNOWN_FAMILIES: tuple[Family, ...] = ("sd1", "sd2", "sdxl")
-FAMILY_LABELS: dict[Family, str] = {
-    "sd1": "Stable Diffusion 1.x",
-    "sd2": "Stable Diffusion 2.x",
-    "sdxl": "Stable Diffusion XL",
-    "unknown": "custom SD-type model",
-}
 
 #: How a model is stored: a diffusers folder (model_index.json) or one checkpoint file.
 Layout = Literal["folder", "single_file"]
@@ -43,12 +37,6 @@ LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 
 #: Where the library found a model.
 ModelSource = Literal["builtin", "library", "hf_cache", "path"]
-SOURCE_LABELS: dict[ModelSource, str] = {
-    "builtin": "built in",
-    "library": "models folder",
-    "hf_cache": "Hugging Face cache",
-    "path": "path",
-}
 
 #: What a library entry is for: a model to generate with, or a LoRA to add to one.
 EntryRole = Literal["model", "lora"]
@@ -62,7 +50,6 @@ PREDICTIONS: tuple[Prediction, ...] = get_args(Prediction)
 
 #: A model's variant worth naming in a picker ("" for none).
 ModelDetail = Literal["", "lcm", "v-prediction"]
-DETAIL_LABELS: dict[str, str] = {"lcm": "LCM", "v-prediction": "v-prediction"}
 
 # -- devices and memory -------------------------------------------------------------------------
 
@@ -91,3 +78,19 @@ STYLE_INITS: tuple[StyleInit, ...] = get_args(StyleInit)
 
 Theme = Literal["system", "light", "dark"]
 THEMES: tuple[Theme, ...] = get_args(Theme)
+
+# -- the same words for people (pickers, tables, messages) -------------------------------------
+
+FAMILY_LABELS: dict[Family, str] = {
+    "sd1": "Stable Diffusion 1.x",
+    "sd2": "Stable Diffusion 2.x",
+    "sdxl": "Stable Diffusion XL",
+    "unknown": "custom SD-type model",
+}
+SOURCE_LABELS: dict[ModelSource, str] = {
+    "builtin": "built in",
+    "library": "models folder",
+    "hf_cache": "Hugging Face cache",
+    "path": "path",
+}
+DETAIL_LABELS: dict[str, str] = {"lcm": "LCM", "v-prediction": "v-prediction"}

@@ -18,15 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QUrl, Signal
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
     QImage,
-    QKeySequence,
-    QShortcut,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -35,8 +32,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QScrollArea,
@@ -56,12 +51,14 @@ from imagestudio.core.settings import Settings, load_settings, save_settings
 from imagestudio.core.vocabulary import JobKind
 from imagestudio.gui.dialogs.settings import SettingsDialog
 from imagestudio.gui.images import image_path_from_mime
+from imagestudio.gui.menus import build_menus
 from imagestudio.gui.panels.canvas import Canvas
 from imagestudio.gui.panels.gallery import GalleryStrip
 from imagestudio.gui.panels.history import HistoryPanel
 from imagestudio.gui.panels.prompt import PromptPanel
 from imagestudio.gui.panels.style import StylePanel
 from imagestudio.gui.theme import apply_theme
+from imagestudio.gui.widgets.queue_list import QueueList
 from imagestudio.gui.worker import JobWorker
 
 if TYPE_CHECKING:
@@ -120,7 +117,7 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas()
         self.prompt = PromptPanel()
         self.style_panel = StylePanel()
-        self.queue_list = QListWidget()
+        self.queue_list = QueueList()
         self.history = HistoryPanel(self.history_store)
         self.gallery = GalleryStrip()
         # each kind of job: its tab, and the form there (the window finds it by request kind)
@@ -129,7 +126,7 @@ class MainWindow(QMainWindow):
             "style": (STYLE_TAB, self.style_panel),
         }
         self._build_layout()
-        self._build_menus()
+        build_menus(self)
         self._build_status_bar()
         self._start_worker()
         self._connect()
@@ -168,10 +165,6 @@ class MainWindow(QMainWindow):
         self.tabs.setTabToolTip(1, "Repaint a picture in the style of another")
         layout.addWidget(self.tabs, 1)
         self.queue_label = QLabel("Queue (Delete removes a job)")
-        self.queue_list.setToolTip(
-            "Jobs waiting their turn. Select one and press Delete to remove."
-        )
-        self.queue_list.setMaximumHeight(110)
         layout.addWidget(self.queue_label)
         layout.addWidget(self.queue_list)
         self._update_queue_view()
@@ -198,51 +191,6 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(area, dock)
         return dock
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        self._action(file_menu, "Load settings from image…", self.open_image_settings, "Ctrl+O")
-        self._action(file_menu, "Save image as…", lambda: self.canvas.save_as(), "Ctrl+S")
-        self._action(file_menu, "Open outputs folder", self.open_outputs_folder)
-        file_menu.addSeparator()
-        self._action(file_menu, "Settings…", self.open_settings, "Ctrl+,")
-        file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
-
-        edit_menu = bar.addMenu("&Edit")
-        self._action(edit_menu, "Copy image", self.canvas.copy_image, "Ctrl+Shift+C")
-        self._action(edit_menu, "Copy prompt", self.copy_prompt)
-
-        view_menu = bar.addMenu("&View")
-        view_menu.addAction(self.canvas.fit_action)
-        view_menu.addAction(self.canvas.actual_size_action)
-        view_menu.addSeparator()
-        for dock in (self.generate_dock, self.history_dock, self.gallery_dock):
-            view_menu.addAction(dock.toggleViewAction())
-
-        models_menu = bar.addMenu("&Models")
-        self._action(models_menu, "Manage models…", self.open_models_dialog, "Ctrl+Shift+M")
-        self._action(models_menu, "Refresh model list", self.refresh_models)
-        self._action(models_menu, "Open models folder", self.open_models_folder)
-
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "About ImageStudio", self.show_about)
-
-        generate = QShortcut(QKeySequence("Ctrl+Return"), self)
-        generate.activated.connect(self.start_current_tab)
-        QShortcut(QKeySequence("Ctrl+Enter"), self).activated.connect(self.start_current_tab)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.cancel_current)
-        remove = QShortcut(QKeySequence.StandardKey.Delete, self.queue_list)
-        remove.setContext(Qt.ShortcutContext.WidgetShortcut)
-        remove.activated.connect(self.remove_selected_queued)
-
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
-        action = menu.addAction(text)
-        action.triggered.connect(lambda checked=False: slot())
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        return action
 
     def _build_status_bar(self) -> None:
         self.device_label = QLabel("Device: chosen when the first job runs")
@@ -339,9 +287,9 @@ class MainWindow(QMainWindow):
         self._update_queue_view()
 
     def remove_selected_queued(self) -> None:
-        item = self.queue_list.currentItem()
-        if item is not None:
-            self.remove_queued(int(item.data(Qt.ItemDataRole.UserRole)))
+        job_id = self.queue_list.selected_id()
+        if job_id is not None:
+            self.remove_queued(job_id)
 
     def _dispatch(self) -> None:
         if self._running is not None or not self._queue or self._closing:
@@ -354,13 +302,7 @@ class MainWindow(QMainWindow):
         self.start_job.emit(self._running.id, self._running.request)
 
     def _update_queue_view(self) -> None:
-        self.queue_list.clear()
-        for job in self._queue:
-            text = job.describe()
-            item = QListWidgetItem(text if len(text) <= 60 else text[:59] + "…")
-            item.setToolTip(text)
-            item.setData(Qt.ItemDataRole.UserRole, job.id)
-            self.queue_list.addItem(item)
+        self.queue_list.set_jobs([(job.id, job.describe()) for job in self._queue])
         visible = bool(self._queue)
         self.queue_list.setVisible(visible)
         self.queue_label.setVisible(visible)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
 import re
 import shutil
-import socket
-import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -34,14 +33,20 @@ from http.client import HTTPException, HTTPResponse
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from imagestudio import __version__
 from imagestudio.core.errors import InvalidRequest, JobCancelled, ModelError, StorageError
 from imagestudio.core.models.checkpoints import PICKLE_SUFFIXES
+from imagestudio.core.models.hub import (
+    DEFAULT_ENDPOINT,
+    RequestContext,
+    endpoint_url,
+    get_json,
+    host_of,
+    open_url,
+    resolve_url,
+    token_value,
+)
 from imagestudio.core.vocabulary import Layout
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
-ENDPOINT_ENV = "HF_ENDPOINT"
-TOKEN_ENV = "HF_TOKEN"
 PARTIAL_DIR = ".partial"
 PART_SUFFIX = ".part"
 CHUNK_SIZE = 1024 * 1024
@@ -94,7 +99,7 @@ class DownloadPlan:
 
     @property
     def host(self) -> str:
-        return _host(self.endpoint)
+        return host_of(self.endpoint)
 
 
 # -- repo ids -----------------------------------------------------------------------------------
@@ -172,14 +177,16 @@ def plan_download(
     """
     repo_id = validate_repo_id(repo_id)
     revision = revision.strip() or "main"
-    endpoint = _endpoint(endpoint)
-    token = _token(token)
+    endpoint = endpoint_url(endpoint)
+    token = token_value(token)
     api = (
         f"{endpoint}/api/models/{repo_id}/revision/"
         f"{urllib.parse.quote(revision, safe='')}?blobs=true"
     )
-    context = _Context(repo_id, revision, endpoint, token is not None, "the model's file list")
-    info = _get_json(api, token, timeout, context)
+    context = RequestContext(
+        repo_id, revision, endpoint, token is not None, "the model's file list"
+    )
+    info = get_json(api, token, timeout, context)
     commit = str(info.get("sha") or revision)
     siblings: dict[str, int] = {}
     sha256: dict[str, str] = {}
@@ -194,14 +201,17 @@ def plan_download(
             sha256[path] = lfs["sha256"]
     folder_name = _safe_name(name) if name else _safe_name(repo_id.split("/")[1])
 
+    plan = functools.partial(
+        DownloadPlan,
+        repo_id=repo_id,
+        revision=revision,
+        name=folder_name,
+        commit=commit,
+        endpoint=endpoint,
+    )
     if filename is not None or "model_index.json" not in siblings:
         chosen, alternatives = _choose_single_file(repo_id, siblings, filename)
-        return DownloadPlan(
-            repo_id=repo_id,
-            revision=revision,
-            name=folder_name,
-            commit=commit,
-            endpoint=endpoint,
+        return plan(
             files=((chosen, siblings[chosen]),),
             total_bytes=siblings[chosen],
             layout="single_file",
@@ -209,17 +219,12 @@ def plan_download(
             sha256={chosen: sha256[chosen]} if chosen in sha256 else {},
         )
 
-    index_url = _resolve_url(endpoint, repo_id, commit, "model_index.json")
+    index_url = resolve_url(endpoint, repo_id, commit, "model_index.json")
     context.what = "model_index.json"
-    index = _get_json(index_url, token, timeout, context)
+    index = get_json(index_url, token, timeout, context)
     paths, skipped = _choose_diffusers_files(repo_id, index, siblings, variant)
     files = tuple((p, siblings[p]) for p in paths)
-    return DownloadPlan(
-        repo_id=repo_id,
-        revision=revision,
-        name=folder_name,
-        commit=commit,
-        endpoint=endpoint,
+    return plan(
         files=files,
         total_bytes=sum(size for _, size in files),
         layout="folder",
@@ -389,7 +394,7 @@ def download_model(
     _check_free_space(partial, plan)
 
     progress = _Progress(plan.total_bytes, on_progress)
-    auth = _token(plan_options.get("token"))
+    auth = token_value(plan_options.get("token"))
     for path, size in plan.files:
         dest = partial / local_path(plan, path)
         if dest.is_file() and (size == 0 or dest.stat().st_size == size):
@@ -543,20 +548,20 @@ def _download_file(
         part.unlink()
         offset = 0
     progress.add(offset, path)
-    context = _Context(plan.repo_id, plan.revision, plan.endpoint, token is not None, path)
+    context = RequestContext(plan.repo_id, plan.revision, plan.endpoint, token is not None, path)
     if not size or offset < size:
         _cancel_point(is_cancelled, plan)
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        url = _resolve_url(plan.endpoint, plan.repo_id, plan.commit, path)
+        url = resolve_url(plan.endpoint, plan.repo_id, plan.commit, path)
         try:
-            response = _open(url, token, timeout, context, headers)
+            response = open_url(url, token, timeout, context, headers)
         except ModelError as exc:
             if offset and getattr(exc, "status", None) == 416:
                 # The part is unusable against this server's copy: start the file over.
                 part.unlink()
                 progress.restart_file(offset, path)
                 offset = 0
-                response = _open(url, token, timeout, context, {})
+                response = open_url(url, token, timeout, context, {})
             else:
                 raise
         with response:
@@ -642,180 +647,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(CHUNK_SIZE), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-# -- HTTP ---------------------------------------------------------------------------------------
-
-
-class _Context:
-    """What a request was for, so an error can say it in the user's terms."""
-
-    def __init__(
-        self, repo_id: str, revision: str, endpoint: str, has_token: bool, what: str
-    ) -> None:
-        self.repo_id = repo_id
-        self.revision = revision
-        self.endpoint = endpoint
-        self.has_token = has_token
-        self.what = what
-
-
-class _HTTPStatusError(ModelError):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _RedirectHandler(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, keeping the token for the Hub's own host only.
-
-    The Hub redirects file downloads to a CDN with a signed address; the token must not go there.
-    """
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is None:
-            return None
-        token = req.unredirected_hdrs.get("Authorization")
-        same_host = (
-            urllib.parse.urlparse(newurl).netloc == urllib.parse.urlparse(req.full_url).netloc
-        )
-        if token and same_host:
-            new.add_unredirected_header("Authorization", token)
-        return new
-
-
-def _endpoint(endpoint: str | None) -> str:
-    value = (endpoint or os.environ.get(ENDPOINT_ENV, "") or DEFAULT_ENDPOINT).strip()
-    return value.rstrip("/")
-
-
-def _token(token: str | None) -> str | None:
-    value = (token if token is not None else os.environ.get(TOKEN_ENV, "")).strip()
-    return value or None
-
-
-def _host(endpoint: str) -> str:
-    return urllib.parse.urlparse(endpoint).hostname or endpoint
-
-
-def _resolve_url(endpoint: str, repo_id: str, revision: str, path: str) -> str:
-    rev = urllib.parse.quote(revision, safe="")
-    return f"{endpoint}/{repo_id}/resolve/{rev}/{urllib.parse.quote(path, safe='/')}"
-
-
-def _get_json(url: str, token: str | None, timeout: float, context: _Context) -> dict[str, Any]:
-    with _open(url, token, timeout, context, {}) as response:
-        try:
-            data = json.loads(response.read().decode("utf-8"))
-        except (OSError, HTTPException) as exc:
-            raise ModelError(
-                f"The connection to {_host(context.endpoint)} broke while reading "
-                f"{context.what} of {context.repo_id}. Try again."
-            ) from exc
-        except ValueError as exc:
-            raise ModelError(
-                f"{_host(context.endpoint)} sent {context.what} of {context.repo_id} in a form "
-                "ImageStudio does not understand."
-            ) from exc
-    if not isinstance(data, dict):
-        raise ModelError(
-            f"{_host(context.endpoint)} sent {context.what} of {context.repo_id} in a form "
-            "ImageStudio does not understand."
-        )
-    return data
-
-
-def _open(
-    url: str, token: str | None, timeout: float, context: _Context, headers: Mapping[str, str]
-) -> HTTPResponse:
-    request = urllib.request.Request(url, headers={"Accept-Encoding": "identity", **headers})
-    request.add_header("User-Agent", f"ImageStudio/{__version__}")
-    if token:
-        request.add_unredirected_header("Authorization", f"Bearer {token}")
-    try:
-        # Built per request so proxy settings from the environment are read when needed.
-        opener = urllib.request.build_opener(_RedirectHandler)
-        response: HTTPResponse = opener.open(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        with exc:
-            raise _http_error(exc, context) from None
-    except urllib.error.URLError as exc:
-        raise _network_error(exc.reason, context) from exc
-    except (OSError, HTTPException) as exc:
-        raise _network_error(exc, context) from exc
-    return response
-
-
-def _network_error(reason: object, context: _Context) -> ModelError:
-    host = _host(context.endpoint)
-    if isinstance(reason, socket.gaierror):
-        detail = "its name could not be looked up"
-    elif isinstance(reason, ConnectionRefusedError):
-        detail = "the connection was refused"
-    elif isinstance(reason, TimeoutError):
-        return ModelError(
-            f"{host} did not answer in time. The connection may be slow or down; try again later."
-        )
-    elif isinstance(reason, ssl.SSLError):
-        return ModelError(
-            f"The secure connection to {host} failed ({reason}). A proxy or firewall may be "
-            "intercepting it, or the computer's clock may be wrong."
-        )
-    else:
-        detail = str(getattr(reason, "strerror", None) or reason)
-    return ModelError(
-        f"Could not reach {host}: the computer seems to be offline ({detail}). Connect to the "
-        "internet and try again; models already downloaded keep working offline."
-    )
-
-
-def _http_error(exc: urllib.error.HTTPError, context: _Context) -> ModelError:
-    host = _host(context.endpoint)
-    status = exc.code
-    repo = context.repo_id
-    page = f"{context.endpoint}/{repo}"
-    if status in (401, 403):
-        gated = exc.headers.get("X-Error-Code", "") == "GatedRepo"
-        if context.has_token:
-            message = (
-                f"{host} refused access to {repo} (HTTP {status}) with the token given. "
-                f"The model is gated or private: check that the token is right and that your "
-                f"account has been granted access on {page}."
-            )
-        else:
-            reason = "gated: you must accept its terms" if gated else "gated or private"
-            message = (
-                f"{host} refused access to {repo} (HTTP {status}): the model is {reason}. "
-                f"Log in on {page} and request access, create an access token at "
-                f"{context.endpoint}/settings/tokens, and set it in the {TOKEN_ENV} environment "
-                "variable (or give it to the download), then try again."
-            )
-    elif status == 404:
-        if context.what == "the model's file list":
-            message = (
-                f"{host} has no model {repo} at revision {context.revision!r}. Check the spelling "
-                "of the id (owner/model-name) and the revision."
-            )
-        else:
-            message = f"{repo} has no file {context.what} at revision {context.revision!r}."
-    elif status == 416:
-        message = f"{host} could not resume {context.what} (HTTP 416)."
-    elif status == 429:
-        message = f"{host} is limiting requests right now (HTTP 429). Wait a few minutes and retry."
-    elif status >= 500:
-        message = f"{host} had a server problem (HTTP {status} {exc.reason}). Try again later."
-    else:
-        message = f"{host} answered HTTP {status} {exc.reason} for {context.what} of {repo}."
-    return _HTTPStatusError(message, status)
 
 
 def _size(count: int) -> str:

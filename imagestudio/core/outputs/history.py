@@ -16,25 +16,32 @@ the app is refused rather than rewritten.
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 import os
 import sqlite3
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from imagestudio.core.errors import HistoryError, InvalidRequest
+from imagestudio.core.errors import HistoryError
+from imagestudio.core.outputs import schema
+from imagestudio.core.outputs.records import (
+    INSERT,
+    NEWEST_FIRST,
+    SELECT,
+    STATUSES,
+    JobRecord,
+    record_from_row,
+    row_from_record,
+)
 from imagestudio.core.paths import app_paths
-from imagestudio.core.requests import Request, request_from_dict
-from imagestudio.core.vocabulary import JOB_KINDS, JOB_STATUSES, JobKind, JobStatus
+from imagestudio.core.vocabulary import JobKind
 
-STATUSES = JOB_STATUSES
+__all__ = ["STATUSES", "HistoryError", "HistoryStore", "JobRecord"]
+
 
 # How long a statement waits for another process (the CLI, a second window) to finish its write
 # before giving up. Writes are single small rows, so waiting this long means something is stuck.
@@ -56,202 +63,6 @@ _FOLD_FUNCTION = "imagestudio_fold"
 
 # The first 16 bytes of every SQLite database file.
 _SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One finished job as stored in the history.
-
-    `seed` is the seed actually used for the first image (the request may have asked for a random
-    one). `request` is the whole request as a JSON-able dict, so a job can be re-run exactly.
-    `created_at` of 0 means "now" when the job is recorded; `id` is set on records read back.
-    """
-
-    prompt: str
-    negative_prompt: str = ""
-    model: str = ""
-    width: int | None = None
-    height: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    scheduler: str | None = None
-    seed: int | None = None
-    count: int = 1
-    init_image: str | None = None
-    strength: float | None = None
-    request: dict = field(default_factory=dict)
-    status: JobStatus = "done"
-    message: str = ""
-    outputs: tuple[str, ...] = ()
-    duration: float | None = None
-    created_at: float = 0.0
-    favourite: bool = False
-    kind: JobKind = "generate"
-    id: int | None = None
-
-    def to_request(self) -> Request:
-        """The request this entry re-runs (its kind's type); InvalidRequest if it cannot be."""
-        try:
-            return request_from_dict(self.request, self.kind)
-        except InvalidRequest as exc:
-            raise InvalidRequest(f"That history entry cannot be loaded: {exc}") from exc
-
-
-# Column order shared by every SELECT and by `_record_from_row`.
-_COLUMNS = (
-    "id",
-    "created_at",
-    "prompt",
-    "negative_prompt",
-    "model",
-    "width",
-    "height",
-    "steps",
-    "guidance",
-    "scheduler",
-    "seed",
-    "count",
-    "init_image",
-    "strength",
-    "request",
-    "status",
-    "message",
-    "outputs",
-    "duration",
-    "favourite",
-    "kind",
-)
-_SELECT = "SELECT " + ", ".join(f"jobs.{name}" for name in _COLUMNS) + " FROM jobs"
-_INSERT = (
-    "INSERT INTO jobs ("
-    + ", ".join(_COLUMNS[1:])
-    + ") VALUES ("
-    + ", ".join("?" for _ in _COLUMNS[1:])
-    + ")"
-)
-_NEWEST_FIRST = "ORDER BY jobs.created_at DESC, jobs.id DESC"
-
-
-# --- schema -------------------------------------------------------------------------------------
-
-
-def _migrate_to_v1(conn: sqlite3.Connection) -> None:
-    """The initial schema: the jobs table and the indexes behind `recent()`."""
-    statuses = ", ".join(f"'{status}'" for status in STATUSES)
-    # AUTOINCREMENT so a deleted entry's number is never given to a later job: "#12" in a log or
-    # a bug report keeps meaning the same job.
-    conn.execute(
-        f"""
-        CREATE TABLE jobs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            created_at REAL NOT NULL,
-            prompt TEXT NOT NULL,
-            negative_prompt TEXT NOT NULL DEFAULT '',
-            model TEXT NOT NULL DEFAULT '',
-            width INTEGER,
-            height INTEGER,
-            steps INTEGER,
-            guidance REAL,
-            scheduler TEXT,
-            seed INTEGER,
-            count INTEGER NOT NULL DEFAULT 1,
-            init_image TEXT,
-            strength REAL,
-            request TEXT NOT NULL DEFAULT '{{}}',
-            status TEXT NOT NULL CHECK (status IN ({statuses})),
-            message TEXT NOT NULL DEFAULT '',
-            outputs TEXT NOT NULL DEFAULT '[]',
-            duration REAL,
-            favourite INTEGER NOT NULL DEFAULT 0 CHECK (favourite IN (0, 1))
-        )
-        """
-    )
-    conn.execute("CREATE INDEX jobs_by_time ON jobs (created_at DESC, id DESC)")
-    conn.execute("CREATE INDEX jobs_favourites ON jobs (favourite, created_at DESC, id DESC)")
-
-
-def _migrate_to_v2(conn: sqlite3.Connection) -> None:
-    """Style-transfer jobs share the table; `kind` tells them from generations."""
-    # As shipped in schema 2 (a CHECK of the two kinds then known); schema 3 lifts it.
-    conn.execute(
-        "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'generate' "
-        "CHECK (kind IN ('generate', 'style'))"
-    )
-
-
-def _migrate_to_v3(conn: sqlite3.Connection) -> None:
-    """Every new kind of job shares the table: the kind is no longer listed in a CHECK.
-
-    SQLite cannot drop a constraint, so the table is rebuilt under its own name (ids kept, so
-    the full-text index, which refers to them, stays right) and the AUTOINCREMENT counter is
-    carried over, so a deleted entry's number is still never reused.
-    """
-    for name in _FTS_TRIGGERS:
-        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
-    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'jobs'").fetchone()[0]
-    rebuilt = sql.replace(" CHECK (kind IN ('generate', 'style'))", "")
-    if rebuilt == sql:
-        raise sqlite3.DatabaseError("unexpected jobs table definition")
-    counter = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
-    conn.execute("ALTER TABLE jobs RENAME TO jobs_v2")
-    conn.execute(rebuilt)
-    columns = ", ".join(_COLUMNS)
-    conn.execute(f"INSERT INTO jobs ({columns}) SELECT {columns} FROM jobs_v2")
-    conn.execute("DROP TABLE jobs_v2")
-    if counter is not None:
-        conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'jobs'", (counter[0],))
-    conn.execute("CREATE INDEX jobs_by_time ON jobs (created_at DESC, id DESC)")
-    conn.execute("CREATE INDEX jobs_favourites ON jobs (favourite, created_at DESC, id DESC)")
-
-
-# Ordered: MIGRATIONS[n] takes a database from user_version n to n + 1. Append, never edit, once a
-# version has shipped. The full-text index is not part of these steps: whether it can exist depends
-# on the SQLite build, so `_sync_fts` (re)creates it after migrating. A migration that changes the
-# indexed columns drops the FTS table and its triggers and lets `_sync_fts` rebuild them.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _migrate_to_v1,
-    _migrate_to_v2,
-    _migrate_to_v3,
-)
-
-_FTS_TABLE = "jobs_fts"
-_FTS_TRIGGERS = {
-    "jobs_fts_insert": """
-        CREATE TRIGGER IF NOT EXISTS jobs_fts_insert AFTER INSERT ON jobs BEGIN
-            INSERT INTO jobs_fts (rowid, prompt, negative_prompt)
-            VALUES (new.id, new.prompt, new.negative_prompt);
-        END
-    """,
-    "jobs_fts_delete": """
-        CREATE TRIGGER IF NOT EXISTS jobs_fts_delete AFTER DELETE ON jobs BEGIN
-            INSERT INTO jobs_fts (jobs_fts, rowid, prompt, negative_prompt)
-            VALUES ('delete', old.id, old.prompt, old.negative_prompt);
-        END
-    """,
-    # Only on changes to the indexed text, so toggling a favourite does not touch the index.
-    "jobs_fts_update": """
-        CREATE TRIGGER IF NOT EXISTS jobs_fts_update
-        AFTER UPDATE OF prompt, negative_prompt ON jobs BEGIN
-            INSERT INTO jobs_fts (jobs_fts, rowid, prompt, negative_prompt)
-            VALUES ('delete', old.id, old.prompt, old.negative_prompt);
-            INSERT INTO jobs_fts (rowid, prompt, negative_prompt)
-            VALUES (new.id, new.prompt, new.negative_prompt);
-        END
-    """,
-}
-
-
-@functools.cache
-def _fts5_available() -> bool:
-    """Whether this Python's SQLite has FTS5 (asked once, of a throwaway in-memory database)."""
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute("CREATE VIRTUAL TABLE probe USING fts5(text)")
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
-    return True
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -295,89 +106,6 @@ def _error_code(exc: BaseException) -> int | None:
     return code & 0xFF if isinstance(code, int) else None
 
 
-def _optional(kind: type, name: str, value: Any) -> Any:
-    """Coerce a numeric setting (numpy scalars included) to int/float, keeping None."""
-    if value is None:
-        return None
-    try:
-        return kind(value)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise HistoryError(
-            f"Cannot save the job to history: its {name} {value!r} is not a number."
-        ) from exc
-
-
-def _row_from_record(job: JobRecord) -> tuple[Any, ...]:
-    """Validate a record and turn it into INSERT parameters (in `_COLUMNS[1:]` order)."""
-    if job.status not in STATUSES:
-        raise HistoryError(
-            f"Cannot save a job with status {job.status!r} to history: the status must be one of "
-            f"{', '.join(STATUSES)}."
-        )
-    if job.kind not in JOB_KINDS:
-        raise HistoryError(
-            f"Cannot save a job of kind {job.kind!r} to history: the kind must be one of "
-            f"{', '.join(JOB_KINDS)}."
-        )
-    if not isinstance(job.prompt, str) or not isinstance(job.negative_prompt, str):
-        raise HistoryError("Cannot save the job to history: its prompts must be text.")
-    if not isinstance(job.request, dict):
-        raise HistoryError("Cannot save the job to history: its settings must be a dictionary.")
-    try:
-        # default=str: a stray Path or enum in the settings should not cost the user the whole
-        # history entry; the text form is still readable and re-usable.
-        request = json.dumps(job.request, ensure_ascii=False, sort_keys=True, default=str)
-    except (TypeError, ValueError) as exc:
-        raise HistoryError(
-            f"Cannot save the job to history: its settings cannot be stored ({exc})."
-        ) from exc
-    outputs: Any = job.outputs
-    if isinstance(outputs, (str, os.PathLike)):
-        outputs = (outputs,)  # one path given on its own, not a sequence of characters
-    outputs_json = json.dumps([os.fspath(path) for path in outputs], ensure_ascii=False)
-    return (
-        float(job.created_at) if job.created_at else time.time(),
-        job.prompt,
-        job.negative_prompt,
-        str(job.model or ""),
-        _optional(int, "width", job.width),
-        _optional(int, "height", job.height),
-        _optional(int, "steps", job.steps),
-        _optional(float, "guidance", job.guidance),
-        job.scheduler,
-        _optional(int, "seed", job.seed),
-        _optional(int, "image count", job.count),
-        None if job.init_image is None else os.fspath(job.init_image),
-        _optional(float, "strength", job.strength),
-        request,
-        job.status,
-        str(job.message or ""),
-        outputs_json,
-        _optional(float, "duration", job.duration),
-        1 if job.favourite else 0,
-        job.kind,
-    )
-
-
-def _load_json(text: str | None, expected: type) -> Any:
-    # A row edited by hand should not make the whole history unreadable; the raw text stays in
-    # the database either way.
-    try:
-        value = json.loads(text) if text else expected()
-    except ValueError:
-        return expected()
-    return value if isinstance(value, expected) else expected()
-
-
-def _record_from_row(row: Sequence[Any]) -> JobRecord:
-    values = dict(zip(_COLUMNS, row, strict=True))
-    values["request"] = _load_json(values["request"], dict)
-    values["outputs"] = tuple(str(path) for path in _load_json(values["outputs"], list))
-    values["favourite"] = bool(values["favourite"])
-    values["created_at"] = float(values["created_at"])
-    return JobRecord(**values)
-
-
 # --- the store ----------------------------------------------------------------------------------
 
 
@@ -397,7 +125,7 @@ class HistoryStore:
         self.recovered_from: Path | None = None
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        self._fts = _fts5_available()
+        self._fts = schema.fts5_available()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -436,17 +164,17 @@ class HistoryStore:
 
     def record(self, job: JobRecord) -> int:
         """Insert a finished job and return its id (`job.id` is ignored: always a new entry)."""
-        row = _row_from_record(job)
-        cursor = self._write("save the job to history", _INSERT, row)
+        row = row_from_record(job)
+        cursor = self._write("save the job to history", INSERT, row)
         assert cursor.lastrowid is not None  # an INSERT into a rowid table always sets it
         return int(cursor.lastrowid)
 
     def get(self, job_id: int) -> JobRecord:
         """Return entry `job_id`; a HistoryError says so if there is no such entry."""
-        rows = self._read("read the history", f"{_SELECT} WHERE jobs.id = ?", (int(job_id),))
+        rows = self._read("read the history", f"{SELECT} WHERE jobs.id = ?", (int(job_id),))
         if not rows:
             raise HistoryError(f"No history entry #{job_id}.")
-        return _record_from_row(rows[0])
+        return record_from_row(rows[0])
 
     def recent(
         self, limit: int = 50, offset: int = 0, favourites_only: bool = False
@@ -455,10 +183,10 @@ class HistoryStore:
         where = "WHERE jobs.favourite = 1" if favourites_only else ""
         rows = self._read(
             "read the history",
-            f"{_SELECT} {where} {_NEWEST_FIRST} LIMIT ? OFFSET ?",
+            f"{SELECT} {where} {NEWEST_FIRST} LIMIT ? OFFSET ?",
             (max(0, int(limit)), max(0, int(offset))),
         )
-        return [_record_from_row(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def search(self, text: str, limit: int = 50, favourites_only: bool = False) -> list[JobRecord]:
         """Entries whose prompt or negative prompt has every word of `text`, most recent first.
@@ -475,11 +203,11 @@ class HistoryStore:
         favourites = "AND jobs.favourite = 1" if favourites_only else ""
         rows = self._read(
             "search the history",
-            f"{_SELECT} JOIN {_FTS_TABLE} ON {_FTS_TABLE}.rowid = jobs.id "
-            f"WHERE {_FTS_TABLE} MATCH ? {favourites} {_NEWEST_FIRST} LIMIT ?",
+            f"{SELECT} JOIN {schema.FTS_TABLE} ON {schema.FTS_TABLE}.rowid = jobs.id "
+            f"WHERE {schema.FTS_TABLE} MATCH ? {favourites} {NEWEST_FIRST} LIMIT ?",
             (query, max(0, int(limit))),
         )
-        return [_record_from_row(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def set_favourite(self, job_id: int, favourite: bool = True) -> None:
         """Mark (or unmark) an entry as a favourite; a HistoryError if there is no such entry."""
@@ -549,10 +277,10 @@ class HistoryStore:
             conditions.append("jobs.favourite = 1")
         rows = self._read(
             "search the history",
-            f"{_SELECT} WHERE {' AND '.join(conditions)} {_NEWEST_FIRST} LIMIT ?",
+            f"{SELECT} WHERE {' AND '.join(conditions)} {NEWEST_FIRST} LIMIT ?",
             (*params, max(0, int(limit))),
         )
-        return [_record_from_row(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -644,91 +372,23 @@ class HistoryStore:
         conn.execute("PRAGMA foreign_keys = ON")
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Bring the schema to the newest version in one transaction (nothing half-migrated)."""
-        target = len(MIGRATIONS)
-        version = self._user_version(conn)
-        if version == target and self._fts_in_sync(conn):
-            return  # the usual case: no need to take the write lock
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Read again under the lock: another process may have migrated meanwhile.
-            version = self._user_version(conn)
-            for step in MIGRATIONS[version:]:
-                step(conn)
-            if version != target:
-                conn.execute(f"PRAGMA user_version = {target}")
-            self._sync_fts(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            raise
-
-    def _user_version(self, conn: sqlite3.Connection) -> int:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > len(MIGRATIONS):
+        version = schema.migrate(conn, self._fts)
+        if version > len(schema.MIGRATIONS):
             raise HistoryError(
                 f"The history database {self.path} was written by a newer version of ImageStudio "
-                f"(schema {version}; this version knows up to {len(MIGRATIONS)}). Update "
+                f"(schema {version}; this version knows up to {len(schema.MIGRATIONS)}). Update "
                 "ImageStudio, or use a different history file."
             )
-        return version
-
-    def _fts_in_sync(self, conn: sqlite3.Connection) -> bool:
-        names = {
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')"
-            )
-        }
-        if self._fts:
-            return _FTS_TABLE in names and names.issuperset(_FTS_TRIGGERS)
-        # Without FTS5 the triggers must be gone: firing them would fail on every write.
-        return names.isdisjoint(_FTS_TRIGGERS)
-
-    def _sync_fts(self, conn: sqlite3.Connection) -> None:
-        """Create the full-text index and its triggers, or drop the triggers without FTS5.
-
-        When the triggers were missing (a new database, or one last used by a build without FTS5,
-        whose writes were not indexed), the index is rebuilt from the jobs table.
-        """
-        if not self._fts:
-            for name in _FTS_TRIGGERS:
-                conn.execute(f"DROP TRIGGER IF EXISTS {name}")
-            return
-        if self._fts_in_sync(conn):
-            return
-        conn.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS {_FTS_TABLE} USING fts5("
-            "prompt, negative_prompt, content='jobs', content_rowid='id', tokenize='unicode61')"
-        )
-        for sql in _FTS_TRIGGERS.values():
-            conn.execute(sql)
-        conn.execute(f"INSERT INTO {_FTS_TABLE} ({_FTS_TABLE}) VALUES ('rebuild')")
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise HistoryError("The history database is closed; open it again to use it.")
         return self._conn
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            raise
-
     def _write(self, action: str, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         with self._lock:
             try:
-                with self._transaction() as conn:
+                with schema.immediate(self._connection()) as conn:
                     return conn.execute(sql, params)
             except sqlite3.Error as exc:
                 raise self._error(action, exc) from exc

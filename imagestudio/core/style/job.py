@@ -108,16 +108,7 @@ class StyleEngine:
             from imagestudio.core.style.quality import QualitySettings, stylize_quality
 
             device = self.device_name()
-            settings = QualitySettings(
-                content_weight=float(request.content_weight),
-                style_weight=float(request.style_weight),
-                tv_weight=float(request.tv_weight),
-                iterations=request.iterations,
-                size=request.size,
-                preserve_colors=request.preserve_colors,
-                init=request.init,
-                seed=request.seed,
-            )
+            settings = QualitySettings(**request.knobs())
             image = stylize_quality(
                 content.image,
                 style.image,

@@ -44,7 +44,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -56,6 +56,7 @@ from imagestudio.core.requests import (
     STYLE_MAX_ITERATIONS,
     STYLE_MAX_SIZE,
     STYLE_MIN_SIZE,
+    QualityKnobs,
 )
 
 if TYPE_CHECKING:
@@ -95,23 +96,11 @@ _RGB_TO_YIQ = np.array(
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
 
 
-@dataclass(frozen=True)
-class QualitySettings:
-    """Everything a quality-mode job needs besides the two images.
+@dataclass(frozen=True, kw_only=True)
+class QualitySettings(QualityKnobs):
+    """Everything a quality-mode job needs besides the two images: the request's knobs (see
+    `QualityKnobs`), and `optimizer`, "lbfgs" (default, faster to a good picture) or "adam"."""
 
-    Weights are relative: 1.0 each is the tuned default, 2.0 doubles that term's pull; 0 turns a
-    term off (not all three). `iterations` is the total over all scales; `size` the output long
-    side in px. `optimizer` is "lbfgs" (default, faster to a good picture) or "adam".
-    """
-
-    content_weight: float = 1.0
-    style_weight: float = 1.0
-    tv_weight: float = 1.0
-    iterations: int = 300
-    size: int = 512
-    preserve_colors: bool = False
-    init: str = "content"
-    seed: int = 0
     optimizer: str = "lbfgs"
 
     def validate(self) -> None:
@@ -277,33 +266,16 @@ def loss_breakdowns(
 
 
 def stylize_quality(
-    content: Image.Image,
-    style: Image.Image,
-    settings: QualitySettings,
-    *,
-    device: str = "cpu",
-    weights: Path | None = None,
-    on_step: StepCallback | None = None,
-    is_cancelled: Callable[[], bool] | None = None,
-    preview_every: int = 10,
+    content: Image.Image, style: Image.Image, settings: QualitySettings, **options: Any
 ) -> Image.Image:
     """Repaint `content` in the style of `style`; returns an RGB image, long side `settings.size`.
 
-    `on_step(iteration, total, preview)` runs after every iteration; `preview` is an HxWx3 uint8
-    array of the current picture (at the current scale's size) every `preview_every` iterations,
-    else None. `is_cancelled()` is checked before each iteration; True raises JobCancelled.
-    Raises InvalidRequest, ModelError (weights), OutOfMemory.
+    Takes `run_quality`'s options: `on_step(iteration, total, preview)` runs after every
+    iteration (`preview`, an HxWx3 uint8 array of the current picture, every `preview_every`
+    iterations, else None); `is_cancelled()` is checked before each iteration (True raises
+    JobCancelled); `device`, `weights`. Raises InvalidRequest, ModelError (weights), OutOfMemory.
     """
-    return run_quality(
-        content,
-        style,
-        settings,
-        device=device,
-        weights=weights,
-        on_step=on_step,
-        is_cancelled=is_cancelled,
-        preview_every=preview_every,
-    ).image
+    return run_quality(content, style, settings, **options).image
 
 
 def run_quality(

@@ -11,23 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QObject, QSize, Qt, QThread, QUrl, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QPalette
+from PySide6.QtCore import Qt, QThread, QUrl, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QComboBox,
     QDialog,
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
@@ -35,38 +28,41 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStyle,
-    QToolButton,
-    QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from imagestudio.core.errors import ImageStudioError, JobCancelled
 from imagestudio.core.models.checkpoints import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX
-from imagestudio.core.models.downloads import DownloadPlan, download_model, plan_download
-from imagestudio.core.models.importing import import_model, is_pickle
+from imagestudio.core.models.downloads import DownloadPlan
+from imagestudio.core.models.importing import is_pickle
 from imagestudio.core.models.library import ModelEntry, scan_library
 from imagestudio.core.settings import Settings
-from imagestudio.core.vocabulary import DETAIL_LABELS, FAMILY_LABELS, SOURCE_LABELS
+from imagestudio.gui.dialogs.model_download import DownloadForm
+from imagestudio.gui.dialogs.model_table import (
+    NAME,
+    NAME_ROLE,
+    ModelTable,
+    format_size,
+    kind_text,
+)
+from imagestudio.gui.dialogs.model_tasks import (
+    DownloadTask,
+    ImportTask,
+    ModelTaskWorker,
+    PlanTask,
+    Task,
+    TaskOutcome,
+    TaskProgress,
+)
+from imagestudio.gui.widgets.message_row import MessageRow
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Name", "Kind", "Size", "Precision", "Where", "Status")
-NAME, KIND, SIZE, PRECISION, WHERE, STATUS = range(len(COLUMNS))
-READY = "Ready"
 PAUSED_TEXT = "Paused; press Download again to resume."
-NETWORK_NOTE = (
-    "This is the only place where ImageStudio uses the internet: nothing is downloaded unless "
-    "you press Download. Only .safetensors weights are fetched."
-)
-# Progress reports at most this often: a fast disk copies hundreds of chunks a second.
-PROGRESS_INTERVAL_S = 0.1
 # How long closing the dialog waits for a cancelled task before leaving it to finish alone.
 SHUTDOWN_WAIT_MS = 5_000
 _BAR_STEPS = 1000  # QProgressBar holds 32-bit ints; byte counts of big models do not fit
-_SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-_NAME_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 PREDICTION_CHOICES = (
@@ -74,202 +70,6 @@ PREDICTION_CHOICES = (
     ("v-prediction (SD 2.x 768)", "v_prediction"),
     ("epsilon (SD 2.x base 512, SD-Turbo)", "epsilon"),
 )
-
-
-def format_size(count: int) -> str:
-    """A byte count for people, in decimal units: "820 KB", "48.2 MB", "6.94 GB"."""
-    if count < 1000:
-        return f"{max(count, 0)} bytes"
-    if count < 1000**2:
-        return f"{count / 1000:.0f} KB"
-    if count < 1000**3:
-        value = count / 1000**2
-        return f"{value:.1f} MB" if value < 100 else f"{value:.0f} MB"
-    return f"{count / 1000**3:.2f} GB"
-
-
-def kind_text(entry: ModelEntry) -> str:
-    """The Kind column: "Starter (built in)", "Stable Diffusion XL LCM", "LoRA"."""
-    if entry.ref.builtin:
-        return "Starter (built in)"
-    if entry.role == "lora":
-        family = FAMILY_LABELS.get(entry.ref.family) if entry.ref.family != "unknown" else None
-        return f"LoRA · {family}" if family else "LoRA"
-    if entry.problem and entry.ref.layout == "single_file" and entry.ref.family == "unknown":
-        return "—"  # a pickle or a stray file: nothing is known about it
-    family = FAMILY_LABELS.get(entry.ref.family, entry.ref.family)
-    detail = DETAIL_LABELS.get(entry.detail, entry.detail)
-    return f"{family} {detail}" if detail else family
-
-
-def status_text(entry: ModelEntry) -> str:
-    return entry.problem or READY
-
-
-# -- the worker ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImportTask:
-    """Copy a model into the library; `convert` first turns a pickle file into safetensors."""
-
-    source: Path
-    models_dir: Path
-    convert: bool = False
-
-
-@dataclass(frozen=True)
-class PlanTask:
-    """Ask the Hub which files a download needs (reads the network, fetches no weights)."""
-
-    repo_id: str
-    variant: str | None = None
-
-
-@dataclass(frozen=True)
-class DownloadTask:
-    plan: DownloadPlan
-    models_dir: Path
-
-
-Task = ImportTask | PlanTask | DownloadTask
-
-
-@dataclass(frozen=True)
-class TaskProgress:
-    done: int
-    total: int  # 0 when unknown (a conversion)
-    detail: str  # what is happening: "Copying x", "unet/diffusion_pytorch_model.safetensors"
-
-
-@dataclass(frozen=True)
-class TaskOutcome:
-    """How a task ended: status "done", "cancelled" or "failed", with a sentence for the user."""
-
-    task: Task
-    status: str
-    message: str = ""
-    result: Any = None  # ModelEntry (import), DownloadPlan (plan), Path (download)
-
-
-class ModelTaskWorker(QObject):
-    """Runs one task at a time on its own QThread; every task ends with one `task_finished`."""
-
-    progress = Signal(object)  # TaskProgress
-    task_finished = Signal(object)  # TaskOutcome
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cancel_event = threading.Event()
-        self._last_report = 0.0
-
-    # Called from the GUI thread: must only touch thread-safe state.
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    @Slot(object)
-    def run(self, task: Task) -> None:
-        try:
-            if isinstance(task, ImportTask):
-                result: Any = self._import(task)
-            elif isinstance(task, PlanTask):
-                self._report(TaskProgress(0, 0, "Asking the Hub for the file list…"), force=True)
-                result = plan_download(task.repo_id, variant=task.variant)
-            else:
-                result = download_model(
-                    task.plan,
-                    task.models_dir,
-                    on_progress=self._download_progress,
-                    is_cancelled=self.cancel_event.is_set,
-                )
-        except JobCancelled as exc:
-            self.task_finished.emit(TaskOutcome(task, "cancelled", str(exc)))
-        except ImageStudioError as exc:
-            self.task_finished.emit(TaskOutcome(task, "failed", str(exc)))
-        except OSError as exc:
-            where = f" ({exc.filename})" if exc.filename else ""
-            message = f"A file could not be read or written{where}: {exc.strerror or exc}."
-            self.task_finished.emit(TaskOutcome(task, "failed", message))
-        except Exception as exc:
-            log.exception("model task %r failed unexpectedly", task)  # the traceback: the log
-            message = f"Something went wrong: {type(exc).__name__}: {exc}. Details are in the log."
-            self.task_finished.emit(TaskOutcome(task, "failed", message))
-        else:
-            self.task_finished.emit(TaskOutcome(task, "done", result=result))
-
-    def _import(self, task: ImportTask) -> ModelEntry:
-        source = task.source
-        label = f"Copying {source.name}"
-
-        def on_progress(done: int, total: int) -> None:
-            self._report(TaskProgress(done, total, label))
-
-        def on_notice(text: str) -> None:
-            self._report(TaskProgress(0, 0, text), force=True)
-
-        self._report(TaskProgress(0, 0, label), force=True)
-        imported = import_model(
-            source,
-            task.models_dir,
-            convert_pickles=task.convert,
-            on_progress=on_progress,
-            is_cancelled=self.cancel_event.is_set,
-            on_notice=on_notice,
-        )
-        return imported.entry
-
-    def _download_progress(self, done: int, total: int, current: str) -> None:
-        self._report(TaskProgress(done, total, current), force=True)  # already rate-limited
-
-    def _report(self, progress: TaskProgress, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_report >= PROGRESS_INTERVAL_S:
-            self._last_report = now
-            self.progress.emit(progress)
-
-
-# -- the table ----------------------------------------------------------------------------------
-
-
-class _Item(QTreeWidgetItem):
-    """A row that sorts by the value in _SORT_ROLE (sizes as numbers, names without case)."""
-
-    def __lt__(self, other: QTreeWidgetItem) -> bool:
-        tree = self.treeWidget()
-        column = tree.sortColumn() if tree is not None else NAME
-        mine, theirs = self.data(column, _SORT_ROLE), other.data(column, _SORT_ROLE)
-        if mine is None or theirs is None or type(mine) is not type(theirs):
-            return super().__lt__(other)
-        return mine < theirs
-
-
-def _entry_item(entry: ModelEntry, dimmed: QPalette) -> _Item:
-    where = SOURCE_LABELS.get(entry.ref.source, entry.ref.source)
-    values = (
-        entry.name,
-        kind_text(entry),
-        format_size(entry.size_bytes),
-        entry.precision if entry.precision != "unknown" else "—",
-        where,
-        status_text(entry),
-    )
-    item = _Item(list(values))
-    # The built-in starter sorts first by name: it is the one that always works.
-    item.setData(NAME, _SORT_ROLE, ("0" if entry.ref.builtin else "1") + entry.name.casefold())
-    item.setData(SIZE, _SORT_ROLE, entry.size_bytes)
-    for column in (KIND, PRECISION, WHERE, STATUS):
-        item.setData(column, _SORT_ROLE, values[column].casefold())
-    item.setData(NAME, _NAME_ROLE, entry.name)
-    item.setTextAlignment(SIZE, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    tooltip = f"{entry.name}\n{entry.ref.path}"
-    if entry.problem:
-        tooltip += f"\n\n{entry.problem}"
-        brush = dimmed.brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
-        for column in range(len(COLUMNS)):
-            item.setForeground(column, brush)
-    for column in range(len(COLUMNS)):
-        item.setToolTip(column, tooltip)
-    return item
 
 
 # -- the dialog ---------------------------------------------------------------------------------
@@ -304,10 +104,7 @@ class ModelsDialog(QDialog):
 
     def _build(self) -> None:
         style = self.style()
-        icon_size = style.pixelMetric(QStyle.PixelMetric.PM_SmallIconSize, None, self)
         self._warning_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-        self._info_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxInformation)
-        self._icon_size = QSize(icon_size, icon_size)
 
         self.import_button = QPushButton("Import")
         self.import_button.setToolTip("Copy a model you already have into the models folder")
@@ -337,24 +134,7 @@ class ModelsDialog(QDialog):
         top.addWidget(self.filter_edit)
         top.addWidget(self.refresh_button)
 
-        self.table = QTreeWidget()
-        self.table.setColumnCount(len(COLUMNS))
-        self.table.setHeaderLabels(list(COLUMNS))
-        self.table.setRootIsDecorated(False)
-        self.table.setUniformRowHeights(True)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
-        self.table.setAccessibleName("Models")
-        header = self.table.header()
-        header.setStretchLastSection(True)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header_item = self.table.headerItem()
-        header_item.setTextAlignment(
-            SIZE, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-        )
+        self.table = ModelTable()
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.itemDoubleClicked.connect(self._double_clicked)
 
@@ -408,23 +188,8 @@ class ModelsDialog(QDialog):
         task_layout.addWidget(self.cancel_button)
         self.task_row.hide()
 
-        self._message_icon = QLabel()
-        self.message = QLabel()
-        self.message.setWordWrap(True)
-        self.message.setTextFormat(Qt.TextFormat.PlainText)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        dismiss = QToolButton()
-        dismiss.setAutoRaise(True)
-        dismiss.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_LineEditClearButton))
-        dismiss.setToolTip("Dismiss")
-        dismiss.clicked.connect(self.clear_message)
-        self.message_row = QWidget()
-        message_layout = QHBoxLayout(self.message_row)
-        message_layout.setContentsMargins(0, 0, 0, 0)
-        message_layout.addWidget(self._message_icon, 0, Qt.AlignmentFlag.AlignTop)
-        message_layout.addWidget(self.message, 1)
-        message_layout.addWidget(dismiss, 0, Qt.AlignmentFlag.AlignTop)
-        self.message_row.hide()
+        self.message_row = MessageRow()
+        self.message = self.message_row.label
 
         self.folder_label = QLabel()
         self.folder_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -461,33 +226,11 @@ class ModelsDialog(QDialog):
             button.setAutoDefault(False)
 
     def _build_download_form(self) -> None:
-        self.download_form = QGroupBox("Download from Hugging Face")
-        self.repo_edit = QLineEdit()
-        self.repo_edit.setPlaceholderText("owner/model-name or https://huggingface.co/…")
-        self.repo_edit.setClearButtonEnabled(True)
-        self.repo_edit.returnPressed.connect(self._download_clicked)
-        self.variant_combo = QComboBox()
-        self.variant_combo.addItem("Standard weights", None)
-        self.variant_combo.addItem("fp16 (half the download)", "fp16")
-        self.variant_combo.setToolTip(
-            "Many models also publish fp16 weights: half the size, the same pictures on a GPU"
-        )
-        self.start_download_button = QPushButton("Download")
-        self.start_download_button.clicked.connect(self._download_clicked)
-        repo_label = QLabel("&Model")
-        repo_label.setBuddy(self.repo_edit)
-        row = QHBoxLayout()
-        row.addWidget(repo_label)
-        row.addWidget(self.repo_edit, 1)
-        row.addWidget(self.variant_combo)
-        row.addWidget(self.start_download_button)
-        note = QLabel(NETWORK_NOTE)
-        note.setWordWrap(True)
-        note.setEnabled(False)  # the palette's secondary text colour
-        layout = QVBoxLayout(self.download_form)
-        layout.addLayout(row)
-        layout.addWidget(note)
-        self.download_form.hide()
+        self.download_form = DownloadForm()
+        self.repo_edit = self.download_form.repo_edit
+        self.variant_combo = self.download_form.variant_combo
+        self.start_download_button = self.download_form.start_button
+        self.download_form.requested.connect(self._download_clicked)
 
     # -- the library ----------------------------------------------------------------------------
 
@@ -505,16 +248,7 @@ class ModelsDialog(QDialog):
             entries = []
             self.show_message(f"The models folder could not be read: {exc.strerror or exc}.")
         self._entries = {entry.name: entry for entry in entries}
-        self.table.setSortingEnabled(False)
-        self.table.clear()
-        palette = self.table.palette()
-        for entry in entries:
-            item = _entry_item(entry, palette)
-            if entry.problem:
-                item.setIcon(STATUS, self._warning_icon)
-            self.table.addTopLevelItem(item)
-        self.table.setSortingEnabled(True)
-        self._fit_columns()
+        self.table.set_entries(entries, self._warning_icon)
         self.folder_label.setText(f"Models folder: {models_dir}")
         self.folder_label.setToolTip(str(models_dir))
         self._apply_filter()
@@ -522,38 +256,18 @@ class ModelsDialog(QDialog):
             self.select(selected)
         self._selection_changed()
 
-    def _fit_columns(self) -> None:
-        metrics = self.table.fontMetrics()
-        gap = metrics.horizontalAdvance("M") * 2  # air between a right-aligned size and the next
-        for column in (NAME, KIND, SIZE, PRECISION, WHERE):
-            self.table.resizeColumnToContents(column)
-            self.table.setColumnWidth(column, self.table.columnWidth(column) + gap)
-        # Long names (sdxl/some-very-long-checkpoint-v2) must not push the status off screen.
-        widest = metrics.horizontalAdvance("M") * 28
-        self.table.setColumnWidth(NAME, min(max(self.table.columnWidth(NAME), 160), widest))
-
     def entries(self) -> list[ModelEntry]:
         return list(self._entries.values())
 
-    def _rows(self) -> list[QTreeWidgetItem]:
-        items = (self.table.topLevelItem(row) for row in range(self.table.topLevelItemCount()))
-        return [item for item in items if item is not None]
-
     def visible_names(self) -> list[str]:
         """Entry names of the rows the filter shows, in table order."""
-        return [item.data(NAME, _NAME_ROLE) for item in self._rows() if not item.isHidden()]
+        return self.table.visible_names()
 
     def set_filter(self, text: str) -> None:
         self.filter_edit.setText(text)
 
     def _apply_filter(self) -> None:
-        words = self.filter_edit.text().casefold().split()
-        shown = 0
-        for item in self._rows():
-            haystack = " ".join(item.text(c) for c in (NAME, KIND, PRECISION, WHERE)).casefold()
-            hidden = not all(word in haystack for word in words)
-            item.setHidden(hidden)
-            shown += not hidden
+        shown = self.table.filter(self.filter_edit.text())
         if shown:
             self.empty_label.hide()
         elif self.table.topLevelItemCount():
@@ -564,21 +278,12 @@ class ModelsDialog(QDialog):
                 "No models yet. Import a model you have, or download one from Hugging Face."
             )
             self.empty_label.show()
-        current = self.table.currentItem()
-        if current is not None and current.isHidden():
-            self.table.clearSelection()
 
     def select(self, name: str) -> bool:
-        for item in self._rows():
-            if item.data(NAME, _NAME_ROLE) == name and not item.isHidden():
-                self.table.setCurrentItem(item)
-                self.table.scrollToItem(item)
-                return True
-        return False
+        return self.table.select(name)
 
     def selected_name(self) -> str | None:
-        items = self.table.selectedItems()
-        return items[0].data(NAME, _NAME_ROLE) if items else None
+        return self.table.selected_name()
 
     def selected_entry(self) -> ModelEntry | None:
         name = self.selected_name()
@@ -637,7 +342,7 @@ class ModelsDialog(QDialog):
             self.set_prediction(entry.name, str(self.prediction_combo.currentData() or ""))
 
     def _double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
-        entry = self._entries.get(item.data(NAME, _NAME_ROLE))
+        entry = self._entries.get(item.data(NAME, NAME_ROLE))
         if entry is not None and entry.usable:
             self._use(entry.name)
 
@@ -663,18 +368,14 @@ class ModelsDialog(QDialog):
     # -- messages -------------------------------------------------------------------------------
 
     def show_message(self, text: str, error: bool = True) -> None:
-        icon = self._warning_icon if error else self._info_icon
-        self._message_icon.setPixmap(icon.pixmap(self._icon_size, self.devicePixelRatioF()))
-        self.message.setText(text)
-        self.message_row.show()
+        self.message_row.show_message(text, error)
 
     def clear_message(self) -> None:
-        self.message.clear()
-        self.message_row.hide()
+        self.message_row.clear_message()
 
     def message_text(self) -> str:
         """The message shown under the table; empty when there is none."""
-        return self.message.text() if not self.message_row.isHidden() else ""
+        return self.message_row.text()
 
     def ask(self, title: str, text: str) -> bool:
         """A yes/no question; tests replace it."""

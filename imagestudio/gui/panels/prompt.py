@@ -19,13 +19,11 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -43,6 +41,7 @@ from imagestudio.core.schedulers import (
     scheduler_names,
 )
 from imagestudio.gui.panels.loras import LoraList
+from imagestudio.gui.widgets.forms import named, number_box, spin_box
 from imagestudio.gui.widgets.init_image import InitImageGroup
 from imagestudio.gui.widgets.model_picker import OTHER_FOLDER_TEXT, ModelPicker
 from imagestudio.gui.widgets.prompt_edit import (
@@ -111,89 +110,91 @@ class PromptPanel(QWidget):
     def _build_widgets(self) -> None:
         generate_keys = key_text("Ctrl+Enter")
 
-        self.prompt_edit = PromptEdit(self)
-        self.prompt_edit.setObjectName("prompt_edit")
-        self.prompt_edit.setPlaceholderText(f"Describe the image… ({generate_keys} to generate)")
-        self.prompt_edit.setAccessibleName("Prompt")
-        self.prompt_edit.setToolTip(
+        self.prompt_edit = named(
+            PromptEdit(self),
+            "prompt_edit",
+            "Prompt",
             f"What the image should show. {generate_keys} generates; previous prompts are "
-            "suggested as you type."
+            "suggested as you type.",
         )
+        self.prompt_edit.setPlaceholderText(f"Describe the image… ({generate_keys} to generate)")
         self.prompt_edit.setMinimumHeight(60)
         self.prompt_edit.suggestions = PromptSuggestions(self.prompt_edit)
 
-        self.negative_edit = PromptEdit(self)
-        self.negative_edit.setObjectName("negative_edit")
+        self.negative_edit = named(
+            PromptEdit(self),
+            "negative_edit",
+            "Negative prompt",
+            "What the image should not show (negative prompt).",
+        )
         self.negative_edit.setPlaceholderText("What to avoid, e.g. blurry, text")
-        self.negative_edit.setAccessibleName("Negative prompt")
-        self.negative_edit.setToolTip("What the image should not show (negative prompt).")
         line = self.negative_edit.fontMetrics().lineSpacing()
         self.negative_edit.setMinimumHeight(2 * line + 12)
         self.negative_edit.setMaximumHeight(4 * line + 12)
 
-        self.model_combo = ModelPicker(self)
-        self.model_combo.setObjectName("model_combo")
-        self.model_combo.setAccessibleName("Model")
-        self.model_combo.setToolTip(
+        self.model_combo = named(
+            ModelPicker(self),
+            "model_combo",
+            "Model",
             "The model that draws the image. Choose “Other folder…” to use a diffusers model "
-            "folder from anywhere on disk."
+            "folder from anywhere on disk.",
         )
         self.model_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.model_combo.setMinimumContentsLength(12)
 
-        self.size_combo = QComboBox(self)
-        self.size_combo.setObjectName("size_combo")
-        self.size_combo.setAccessibleName("Size")
-        self.size_combo.setToolTip(
+        self.size_combo = named(
+            QComboBox(self),
+            "size_combo",
+            "Size",
             "Image size in pixels. “Model default” uses the model's native size (or the start "
-            "image's size)."
+            "image's size).",
         )
-        self.size_combo.addItem("Model default", SIZE_DEFAULT)
-        self.size_combo.setItemData(
-            0, "The model's native size, or the start image's size", Qt.ItemDataRole.ToolTipRole
-        )
-        for width, height, tip in SIZE_PRESETS:
-            self.size_combo.addItem(f"{width} × {height}", _size_key(width, height))
+        sizes = [("Model default", SIZE_DEFAULT, "The model's native size, or the start image's")]
+        sizes += [(f"{w} × {h}", _size_key(w, h), tip) for w, h, tip in SIZE_PRESETS]
+        sizes.append(("Custom", SIZE_CUSTOM, "Type a width and height (multiples of 8)"))
+        for text, key, tip in sizes:
+            self.size_combo.addItem(text, key)
             self.size_combo.setItemData(
                 self.size_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole
             )
-        self.size_combo.addItem("Custom", SIZE_CUSTOM)
-        self.size_combo.setItemData(
-            self.size_combo.count() - 1,
-            "Type a width and height (multiples of 8)",
-            Qt.ItemDataRole.ToolTipRole,
+
+        self.width_spin, self.height_spin = (
+            spin_box(
+                self, f"{name}_spin", name.capitalize(), tip, MIN_SPIN_SIZE, MAX_SPIN_SIZE, 512
+            )
+            for name, tip in (
+                ("width", "Width in pixels (a multiple of 8)"),
+                ("height", "Height in pixels (a multiple of 8)"),
+            )
         )
-
-        self.width_spin = self._size_spin("width", "Width in pixels (a multiple of 8)")
-        self.height_spin = self._size_spin("height", "Height in pixels (a multiple of 8)")
-
-        self.steps_spin = QSpinBox(self)
-        self.steps_spin.setObjectName("steps_spin")
-        self.steps_spin.setRange(1, MAX_STEPS)
-        self.steps_spin.setValue(20)
-        self.steps_spin.setAccessibleName("Steps")
-        self.steps_spin.setToolTip(
-            "Denoising steps: more is slower and often finer; 20-30 suits most samplers."
+        for spin in (self.width_spin, self.height_spin):
+            spin.setSingleStep(8)
+        self.steps_spin = spin_box(
+            self,
+            "steps_spin",
+            "Steps",
+            "Denoising steps: more is slower and often finer; 20-30 suits most samplers.",
+            1,
+            MAX_STEPS,
+            20,
         )
-
-        self.guidance_spin = QDoubleSpinBox(self)
-        self.guidance_spin.setObjectName("guidance_spin")
-        self.guidance_spin.setRange(0.0, MAX_GUIDANCE)
-        self.guidance_spin.setDecimals(2)
-        self.guidance_spin.setSingleStep(0.5)
-        self.guidance_spin.setValue(7.5)
-        self.guidance_spin.setAccessibleName("CFG scale")
-        self.guidance_spin.setToolTip(
+        self.guidance_spin = number_box(
+            self,
+            "guidance_spin",
+            "CFG scale",
             "Guidance (CFG) scale: how closely to follow the prompt. 5-9 is usual; high values "
-            "look harsh."
+            "look harsh.",
+            (0.0, MAX_GUIDANCE),
+            7.5,
         )
-
-        self.sampler_combo = QComboBox(self)
-        self.sampler_combo.setObjectName("sampler_combo")
-        self.sampler_combo.setAccessibleName("Sampler")
-        self.sampler_combo.setToolTip("The sampler (scheduler). “Model default” keeps the model's.")
+        self.sampler_combo = named(
+            QComboBox(self),
+            "sampler_combo",
+            "Sampler",
+            "The sampler (scheduler). “Model default” keeps the model's.",
+        )
         self.sampler_combo.addItem("Model default", None)
         for name in scheduler_names():
             self.sampler_combo.addItem(name, name)
@@ -202,13 +203,15 @@ class PromptPanel(QWidget):
         self.seed_edit = self.seed_field.edit
         self.random_seed_button = self.seed_field.random_button
         self.reuse_seed_button = self.seed_field.reuse_button
-
-        self.count_spin = QSpinBox(self)
-        self.count_spin.setObjectName("count_spin")
-        self.count_spin.setRange(1, MAX_COUNT)
-        self.count_spin.setValue(1)
-        self.count_spin.setAccessibleName("Number of images")
-        self.count_spin.setToolTip("How many images to make; each uses the next seed.")
+        self.count_spin = spin_box(
+            self,
+            "count_spin",
+            "Number of images",
+            "How many images to make; each uses the next seed.",
+            1,
+            MAX_COUNT,
+            1,
+        )
 
         self.lora_list = LoraList(self)
         self.img2img_group = InitImageGroup(self)
@@ -218,30 +221,25 @@ class PromptPanel(QWidget):
         self.clear_image_button = self.img2img_group.clear_button
         self.strength_slider = self.img2img_group.strength_slider
         self.strength_label = self.img2img_group.strength_label
-        self.generate_button = QPushButton("Generate", self)
-        self.generate_button.setObjectName("generate_button")
-        self.generate_button.setAccessibleName("Generate")
-        self.generate_button.setToolTip(f"Make images with these settings ({generate_keys}).")
+
+        self.generate_button = named(
+            QPushButton("Generate", self),
+            "generate_button",
+            "Generate",
+            f"Make images with these settings ({generate_keys}).",
+        )
         self.generate_button.setSizePolicy(
             QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred
         )
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setObjectName("cancel_button")
-        self.cancel_button.setAccessibleName("Cancel")
-        self.cancel_button.setToolTip(f"Stop the running job ({key_text('Esc')}).")
-        self.queue_label = QLabel(self)
-        self.queue_label.setObjectName("queue_label")
-        self.queue_label.setToolTip("Jobs waiting to run after the current one.")
-
-    def _size_spin(self, name: str, tip: str) -> QSpinBox:
-        spin = QSpinBox(self)
-        spin.setObjectName(f"{name}_spin")
-        spin.setRange(MIN_SPIN_SIZE, MAX_SPIN_SIZE)
-        spin.setSingleStep(8)
-        spin.setValue(512)
-        spin.setAccessibleName(name.capitalize())
-        spin.setToolTip(tip)
-        return spin
+        self.cancel_button = named(
+            QPushButton("Cancel", self),
+            "cancel_button",
+            "Cancel",
+            f"Stop the running job ({key_text('Esc')}).",
+        )
+        self.queue_label = named(
+            QLabel(self), "queue_label", "Queue", "Jobs waiting to run after the current one."
+        )
 
     def _build_layout(self) -> None:
         layout = QVBoxLayout(self)

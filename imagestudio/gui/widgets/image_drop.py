@@ -11,7 +11,33 @@ from PySide6.QtWidgets import QFrame, QGroupBox, QLabel, QVBoxLayout, QWidget
 from imagestudio.gui.images import image_path_from_mime, load_thumbnail
 
 
-class ImageDropArea(QFrame):
+class _DropsAnImage:
+    """Drag and drop of one image file onto a widget; the widget says where the image goes
+    (`drop_mime_data`) and whether it takes drops now (`takes_drops`)."""
+
+    def takes_drops(self) -> bool:
+        return True
+
+    def drop_mime_data(self, mime: QMimeData) -> bool:  # each widget says where it goes
+        return False
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.takes_drops() and image_path_from_mime(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self.dragEnterEvent(event)  # type: ignore[arg-type]  # QDragEnterEvent adds nothing
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if self.takes_drops() and self.drop_mime_data(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+
+class ImageDropArea(_DropsAnImage, QFrame):
     """A drop target for an image file that shows a thumbnail and the file name."""
 
     path_changed = Signal(str)  # "" when cleared
@@ -75,21 +101,6 @@ class ImageDropArea(QFrame):
             self.setAcceptDrops(self.isEnabled())
         super().changeEvent(event)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if image_path_from_mime(event.mimeData()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        self.dragEnterEvent(event)  # type: ignore[arg-type]  # QDragEnterEvent adds nothing
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if not self.drop_mime_data(event.mimeData()):
-            event.ignore()
-            return
-        event.acceptProposedAction()
-
     def drop_mime_data(self, mime: QMimeData) -> bool:
         """Take the first image file in `mime`; False when there is none."""
         path = image_path_from_mime(mime)
@@ -100,7 +111,7 @@ class ImageDropArea(QFrame):
         return True
 
 
-class ImageGroupBox(QGroupBox):
+class ImageGroupBox(_DropsAnImage, QGroupBox):
     """The img2img group. It takes image drops too, so that dropping an image on it while it
     is unticked (its children, the drop area included, are disabled then) turns it on."""
 
@@ -109,17 +120,8 @@ class ImageGroupBox(QGroupBox):
         self.drop_area: ImageDropArea | None = None
         self.setAcceptDrops(True)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self.drop_area is not None and image_path_from_mime(event.mimeData()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+    def takes_drops(self) -> bool:
+        return self.drop_area is not None
 
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        self.dragEnterEvent(event)  # type: ignore[arg-type]  # QDragEnterEvent adds nothing
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if self.drop_area is not None and self.drop_area.drop_mime_data(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+    def drop_mime_data(self, mime: QMimeData) -> bool:
+        return self.drop_area is not None and self.drop_area.drop_mime_data(mime)

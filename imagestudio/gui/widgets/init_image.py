@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from imagestudio.gui.images import image_suffixes
+from imagestudio.gui.widgets.forms import named
 from imagestudio.gui.widgets.image_drop import ImageDropArea, ImageGroupBox
 
 
@@ -33,26 +34,31 @@ class InitImageGroup(ImageGroupBox):
         )
         self.drop_area: ImageDropArea = ImageDropArea(self)
         self.drop_area.setObjectName("image_drop")
-        self.choose_button = self._button("Choose…", "choose_image_button", "Choose start image")
-        self.choose_button.setToolTip("Pick the start image from a file.")
-        self.clear_button = self._button("Clear", "clear_image_button", "Clear start image")
-        self.clear_button.setToolTip("Remove the start image.")
-        self.strength_slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.strength_slider.setObjectName("strength_slider")
+        self.choose_button = named(
+            QPushButton("Choose…", self),
+            "choose_image_button",
+            "Choose start image",
+            "Pick the start image from a file.",
+        )
+        self.clear_button = named(
+            QPushButton("Clear", self),
+            "clear_image_button",
+            "Clear start image",
+            "Remove the start image.",
+        )
+        self.strength_slider = named(
+            QSlider(Qt.Orientation.Horizontal, self),
+            "strength_slider",
+            "Strength",
+            "How much to change the start image: low keeps it, 1.0 nearly ignores it.",
+        )
         self.strength_slider.setRange(1, 100)
-        self.strength_slider.setSingleStep(1)
         self.strength_slider.setPageStep(10)
         self.strength_slider.setValue(60)
-        self.strength_slider.setAccessibleName("Strength")
-        self.strength_slider.setToolTip(
-            "How much to change the start image: low keeps it, 1.0 nearly ignores it."
-        )
-        self.strength_label = QLabel(self)
-        self.strength_label.setObjectName("strength_label")
+        self.strength_label = named(QLabel(self), "strength_label", "Strength value")
         self.strength_label.setMinimumWidth(
             self.strength_label.fontMetrics().horizontalAdvance("0.00")
         )
-        self.strength_label.setAccessibleName("Strength value")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -76,12 +82,6 @@ class InitImageGroup(ImageGroupBox):
         self.clear_button.clicked.connect(lambda: self.drop_area.set_path(None))
         self.strength_slider.valueChanged.connect(self._show_strength)
         self._show_strength(self.strength_slider.value())
-
-    def _button(self, text: str, name: str, accessible: str) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.setAccessibleName(accessible)
-        return button
 
     def choose(self) -> None:
         """Pick the start picture with a file dialog (and turn the group on)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from imagestudio.core.errors import HistoryError
-from imagestudio.core.outputs import history
+from imagestudio.core.outputs import schema
 from imagestudio.core.outputs.history import STATUSES, HistoryStore, JobRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -211,7 +211,7 @@ def searchable(store: HistoryStore) -> HistoryStore:
 
 
 def test_fts5_is_used_in_this_build(searchable: HistoryStore) -> None:
-    assert history._fts5_available()
+    assert schema.fts5_available()
     assert searchable._fts
     # prefix matching, not substring matching: only FTS behaves like this ("og" is inside "dog")
     assert searchable.search("og") == []
@@ -370,7 +370,7 @@ def test_store_without_fts5(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
     # Open as a build without FTS5 would: the triggers must go (they would fail every write),
     # and search must use LIKE.
-    monkeypatch.setattr(history, "_fts5_available", lambda: False)
+    monkeypatch.setattr(schema, "fts5_available", lambda: False)
     with HistoryStore(db_path) as store:
         assert not store._fts
         triggers = store._conn.execute(
@@ -438,7 +438,7 @@ def test_pragmas(store: HistoryStore, db_path: Path) -> None:
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(history.MIGRATIONS)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS)
 
 
 def test_default_path_follows_imagestudio_home(
@@ -512,7 +512,7 @@ def test_migrates_an_empty_file(db_path: Path) -> None:
         assert store.count() == 0
         job_id = store.record(JobRecord(prompt="first"))
         assert store.get(job_id).prompt == "first"
-    assert user_version(db_path) == len(history.MIGRATIONS)
+    assert user_version(db_path) == len(schema.MIGRATIONS)
     assert damaged_copies(db_path) == []
 
 
@@ -538,11 +538,11 @@ def test_migrations_run_forward_in_order(db_path: Path, monkeypatch: pytest.Monk
     def to_v2(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE tags (job_id INTEGER REFERENCES jobs(id), tag TEXT)")
 
-    monkeypatch.setattr(history, "MIGRATIONS", (*history.MIGRATIONS, to_v2))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, to_v2))
     with HistoryStore(db_path) as store:
         assert store.get(job_id).prompt == "kept"
         store._conn.execute("INSERT INTO tags VALUES (?, 'x')", (job_id,))
-    assert user_version(db_path) == len(history.MIGRATIONS)  # still patched: the shipped ones + 1
+    assert user_version(db_path) == len(schema.MIGRATIONS)  # still patched: the shipped ones + 1
 
 
 def test_failed_migration_changes_nothing(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -553,12 +553,12 @@ def test_failed_migration_changes_nothing(db_path: Path, monkeypatch: pytest.Mon
         conn.execute("CREATE TABLE half_done (x)")
         conn.execute("THIS IS NOT SQL")
 
-    monkeypatch.setattr(history, "MIGRATIONS", (*history.MIGRATIONS, broken_v2))
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken_v2))
     with pytest.raises(HistoryError):
         HistoryStore(db_path)
     monkeypatch.undo()
 
-    assert user_version(db_path) == len(history.MIGRATIONS)
+    assert user_version(db_path) == len(schema.MIGRATIONS)
     with HistoryStore(db_path) as store:
         assert prompts(store.recent()) == ["kept"]
         tables = store._conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'")
@@ -571,7 +571,7 @@ def test_a_version_1_history_gains_job_kinds(
     """A history written before style jobs existed opens with its jobs as generations."""
     db_path.parent.mkdir(parents=True)
     conn = sqlite3.connect(db_path)
-    history._migrate_to_v1(conn)
+    schema._migrate_to_v1(conn)
     conn.execute("INSERT INTO jobs (created_at, prompt, status) VALUES (1.0, 'an old job', 'done')")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
@@ -587,7 +587,7 @@ def test_a_version_1_history_gains_job_kinds(
         assert [job.kind for job in store.search("waves")] == ["style"]
         with pytest.raises(HistoryError, match="kind must be one of"):
             store.record(JobRecord(prompt="x", kind="upscale"))
-    assert user_version(db_path) == len(history.MIGRATIONS)
+    assert user_version(db_path) == len(schema.MIGRATIONS)
 
 
 # --- damaged files ------------------------------------------------------------------------------

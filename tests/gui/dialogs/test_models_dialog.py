@@ -17,16 +17,10 @@ from safetensors.torch import save_file
 
 from imagestudio.core.models.checkpoints import pickle_refusal
 from imagestudio.core.settings import Settings
+from imagestudio.gui.dialogs import model_tasks
 from imagestudio.gui.dialogs import models as models_panel
-from imagestudio.gui.dialogs.models import (
-    KIND,
-    PAUSED_TEXT,
-    READY,
-    SIZE,
-    STATUS,
-    ModelsDialog,
-    format_size,
-)
+from imagestudio.gui.dialogs.model_table import KIND, READY, SIZE, STATUS, format_size
+from imagestudio.gui.dialogs.models import PAUSED_TEXT, ModelsDialog
 from tests.modelfiles import build_random_family, to_single_file
 
 TASK_TIMEOUT = 20_000
@@ -83,7 +77,7 @@ def files_in(folder: Path) -> list[Path]:
 
 def slow_imports(monkeypatch: pytest.MonkeyPatch, delay: float) -> None:
     """Make each 8 MB chunk of a real import take `delay` seconds."""
-    real = models_panel.import_model
+    real = model_tasks.import_model
 
     def slow(source, models_dir, *, on_progress=None, **kwargs):
         def slowed(done: int, total: int) -> None:
@@ -92,7 +86,7 @@ def slow_imports(monkeypatch: pytest.MonkeyPatch, delay: float) -> None:
 
         return real(source, models_dir, on_progress=slowed, **kwargs)
 
-    monkeypatch.setattr(models_panel, "import_model", slow)
+    monkeypatch.setattr(model_tasks, "import_model", slow)
 
 
 def test_table_lists_every_kind_of_entry(
@@ -284,7 +278,7 @@ def test_download_is_confirmed_pauses_resumes_and_lands_in_the_library(
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
         asked: list[str] = []
         monkeypatch.setattr(dialog, "ask", lambda title, text: asked.append(text) or True)
-        real = models_panel.download_model
+        real = model_tasks.download_model
 
         def wait_for_pause(plan, models_dir, *, is_cancelled, **kwargs):
             deadline = time.monotonic() + 10
@@ -292,7 +286,7 @@ def test_download_is_confirmed_pauses_resumes_and_lands_in_the_library(
                 time.sleep(0.01)
             return real(plan, models_dir, is_cancelled=is_cancelled, **kwargs)
 
-        monkeypatch.setattr(models_panel, "download_model", wait_for_pause)
+        monkeypatch.setattr(model_tasks, "download_model", wait_for_pause)
         dialog.start_download("https://huggingface.co/owner/lora-repo")
         qtbot.waitUntil(lambda: dialog.cancel_button.text() == "Pause", timeout=TASK_TIMEOUT)
         dialog.cancel_button.click()
@@ -300,7 +294,7 @@ def test_download_is_confirmed_pauses_resumes_and_lands_in_the_library(
         assert dialog.message_text() == PAUSED_TEXT
         assert not (models_dir / "lora-repo").exists()
 
-        monkeypatch.setattr(models_panel, "download_model", real)
+        monkeypatch.setattr(model_tasks, "download_model", real)
         with qtbot.waitSignal(dialog.library_changed, timeout=TASK_TIMEOUT):
             dialog.start_download_button.click()  # the form still holds the repo: resume
     finally:
