@@ -300,7 +300,8 @@ class ModelsDialog(QDialog):
             count = len(self._entries)
             usable = sum(e.usable for e in self._entries.values())
             self.details.setText(
-                f"{count} entries, {usable} ready to generate with. Select one for details."
+                f"{count} {'entry' if count == 1 else 'entries'}, {usable} ready to generate "
+                "with. Select one for details."
                 if count
                 else ""
             )
