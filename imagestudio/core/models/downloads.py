@@ -37,6 +37,7 @@ from imagestudio.core.errors import InvalidRequest, JobCancelled, ModelError, St
 from imagestudio.core.models.checkpoints import PICKLE_SUFFIXES
 from imagestudio.core.models.hub import (
     DEFAULT_ENDPOINT,
+    ENDPOINT_ENV,
     RequestContext,
     endpoint_url,
     get_json,
@@ -190,13 +191,14 @@ def plan_download(
     commit = str(info.get("sha") or revision)
     siblings: dict[str, int] = {}
     sha256: dict[str, str] = {}
-    for entry in info.get("siblings") or []:
+    listed = info.get("siblings")
+    for entry in listed if isinstance(listed, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("rfilename"), str):
             continue
         path = entry["rfilename"]
         lfs: dict[str, Any] = entry["lfs"] if isinstance(entry.get("lfs"), dict) else {}
         size = entry.get("size", lfs.get("size"))
-        siblings[path] = int(size) if isinstance(size, int) else 0
+        siblings[path] = max(0, size) if isinstance(size, int) and not isinstance(size, bool) else 0
         if isinstance(lfs.get("sha256"), str):
             sha256[path] = lfs["sha256"]
     folder_name = _safe_name(name) if name else _safe_name(repo_id.split("/")[1])
@@ -211,6 +213,7 @@ def plan_download(
     )
     if filename is not None or "model_index.json" not in siblings:
         chosen, alternatives = _choose_single_file(repo_id, siblings, filename)
+        _refuse_unsafe(repo_id, chosen, "a file named")
         return plan(
             files=((chosen, siblings[chosen]),),
             total_bytes=siblings[chosen],
@@ -223,6 +226,8 @@ def plan_download(
     context.what = "model_index.json"
     index = get_json(index_url, token, timeout, context)
     paths, skipped = _choose_diffusers_files(repo_id, index, siblings, variant)
+    for path in paths:
+        _refuse_unsafe(repo_id, path, "a file named")
     files = tuple((p, siblings[p]) for p in paths)
     return plan(
         files=files,
@@ -232,6 +237,41 @@ def plan_download(
         skipped_components=skipped,
         sha256={p: sha256[p] for p in paths if p in sha256},
     )
+
+
+def _unsafe_path(path: str, single: bool = False) -> str | None:
+    """Why a path a server sent cannot be written under the model's folder; None if it can.
+
+    Only plain relative paths pass: no absolute path or drive, no "." or ".." part, no empty
+    part, no backslash (a separator on Windows), no colon (drives, NTFS streams), no control
+    characters, no part longer than a file name may be.
+    """
+    if not isinstance(path, str) or not path:
+        return "it is empty"
+    if any(ord(c) < 32 or c in "\\:" for c in path):
+        return "it holds a backslash, a colon or a control character"
+    if path.startswith("/"):
+        return "it is an absolute path"
+    parts = path.split("/")
+    if single and len(parts) > 1:
+        return "a folder name cannot hold a slash"
+    if any(part in ("", ".", "..") for part in parts):
+        return "it climbs out of the folder or has an empty part"
+    if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in parts):
+        return "a part of it is longer than a file name can be"
+    return None
+
+
+def _refuse_unsafe(
+    repo_id: str, path: str, what: str, single: bool = False, why: str | None = None
+) -> None:
+    why = why or _unsafe_path(path, single)
+    if why is not None:
+        raise ModelError(
+            f"The server listed {what} {path[:120]!r} for {repo_id}, which ImageStudio will not "
+            f"write ({why}): it could land outside the models folder. Nothing was downloaded. "
+            f"If {ENDPOINT_ENV} points at a mirror, check that the mirror can be trusted."
+        )
 
 
 def _pickle_refusal(repo_id: str, where: str, names: list[str]) -> ModelError:
@@ -290,6 +330,8 @@ def _choose_diffusers_files(
         (skipped if key in SKIPPED_COMPONENTS else components).append(key)
     if not components:
         raise ModelError(f"The model_index.json of {repo_id} lists no components to download.")
+    for component in components + skipped:
+        _refuse_unsafe(repo_id, component, "a component named", single=True)
 
     chosen = ["model_index.json"]
     for component in components:
@@ -336,6 +378,17 @@ def _choose_weights(names: list[str], variant: str | None) -> tuple[list[str], s
             return sorted(by_variant[preferred]), preferred
     first = sorted(v for v in by_variant if v is not None)[0]
     return sorted(by_variant[first]), first
+
+
+def _destination(plan: DownloadPlan, partial: Path, path: str) -> Path:
+    """Where `path` is written inside `partial`, refused (before anything is written) when it
+    would land anywhere else: a plan may have been made by other code than `plan_download`."""
+    _refuse_unsafe(plan.repo_id, path, "a file named")
+    dest = partial / local_path(plan, path)
+    root = partial.resolve()
+    if not dest.resolve().is_relative_to(root) or dest.resolve() == root:
+        _refuse_unsafe(plan.repo_id, path, "a file named", why="it resolves outside the folder")
+    return dest
 
 
 def local_path(plan: DownloadPlan, path: str) -> str:
@@ -395,8 +448,8 @@ def download_model(
 
     progress = _Progress(plan.total_bytes, on_progress)
     auth = token_value(plan_options.get("token"))
-    for path, size in plan.files:
-        dest = partial / local_path(plan, path)
+    destinations = [_destination(plan, partial, path) for path, _ in plan.files]
+    for (path, size), dest in zip(plan.files, destinations, strict=True):
         if dest.is_file() and (size == 0 or dest.stat().st_size == size):
             progress.add(dest.stat().st_size, path)
             continue

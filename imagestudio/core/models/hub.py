@@ -23,6 +23,8 @@ from imagestudio.core.errors import ModelError
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ENDPOINT_ENV = "HF_ENDPOINT"
 TOKEN_ENV = "HF_TOKEN"
+# A file list or a model_index.json is KBs; a server that sends more is not the Hub.
+MAX_JSON_BYTES = 32 * 2**20
 
 
 class RequestContext:
@@ -95,13 +97,16 @@ def get_json(
 ) -> dict[str, Any]:
     with open_url(url, token, timeout, context, {}) as response:
         try:
-            data = json.loads(response.read().decode("utf-8"))
+            raw = response.read(MAX_JSON_BYTES + 1)
+            if len(raw) > MAX_JSON_BYTES:
+                raise ValueError("too large")
+            data = json.loads(raw.decode("utf-8"))
         except (OSError, HTTPException) as exc:
             raise ModelError(
                 f"The connection to {host_of(context.endpoint)} broke while reading "
                 f"{context.what} of {context.repo_id}. Try again."
             ) from exc
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # not UTF-8 or JSON, too deep, too large
             raise ModelError(
                 f"{host_of(context.endpoint)} sent {context.what} of {context.repo_id} in a form "
                 "ImageStudio does not understand."

@@ -561,3 +561,101 @@ def test_missing_file_on_the_server_names_it(hub: FakeHub, tmp_path: Path) -> No
     broken = DownloadPlan(**{**plan.__dict__, "files": (*plan.files, ("unet/gone.json", 10))})
     with pytest.raises(ModelError, match=r"has no file unet/gone.json"):
         download_model(broken, tmp_path)
+
+
+# -- a hostile server ----------------------------------------------------------------------------
+
+
+HOSTILE_PATHS = [
+    "../escape.safetensors",
+    "unet/../../escape.json",
+    "/etc/imagestudio-escape.json",
+    "unet\\..\\..\\escape.json",
+    "C:/escape.json",
+    "unet//config.json",
+    "unet/./config.json",
+    "unet/con\x00fig.json",
+    "unet/" + "x" * 300 + ".json",
+]
+
+
+@pytest.mark.parametrize("bad", HOSTILE_PATHS)
+def test_a_server_cannot_make_a_download_write_outside_its_folder(
+    hub: FakeHub, tmp_path: Path, tiny_files: dict[str, bytes], bad: str
+) -> None:
+    # a single-file repo whose only checkpoint has a hostile name
+    single = bad if bad.endswith(".safetensors") else bad.rsplit(".", 1)[0] + ".safetensors"
+    hub.repos["evil/single"] = FakeRepo({single: b"s" * 100})
+    # a diffusers repo whose component folder holds a hostile file name
+    files = dict(tiny_files)
+    files[bad] = b"{}"
+    hub.repos["evil/files"] = FakeRepo(files)
+    models = tmp_path / "home" / "models"
+    models.mkdir(parents=True)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    for repo_id in ("evil/single", "evil/files"):
+        try:
+            download_model(repo_id, models, endpoint=hub.endpoint)
+        except ModelError as caught:
+            assert str(caught).endswith(".")
+    written = [p for p in tmp_path.rglob("*") if str(p) not in before]
+    assert [p for p in written if not p.resolve().is_relative_to(models.resolve())] == []
+    assert not any("escape" in p.name for p in written)
+    assert not Path("/etc/imagestudio-escape.json").exists()
+
+
+@pytest.mark.parametrize("component", ["../outside", "..", "a/b", "c:d", ""])
+def test_hostile_component_names_refuse_the_whole_plan(
+    hub: FakeHub, tiny_files: dict[str, bytes], component: str
+) -> None:
+    files = dict(tiny_files)
+    index = json.loads(files["model_index.json"])
+    index[component] = ["diffusers", "UNet2DConditionModel"]
+    files["model_index.json"] = json.dumps(index).encode()
+    files[f"{component}/config.json"] = b"{}"
+    hub.repos["evil/component"] = FakeRepo(files)
+    with pytest.raises(ModelError, match="will not write"):
+        _plan(hub, "evil/component")
+
+
+def test_a_hand_made_plan_with_a_bad_path_writes_nothing(hub: FakeHub, tmp_path: Path) -> None:
+    plan = _plan(hub)
+    evil = DownloadPlan(
+        repo_id=plan.repo_id,
+        revision=plan.revision,
+        files=(*plan.files[:1], ("../../escape.json", 2)),
+        total_bytes=plan.total_bytes,
+        name=plan.name,
+        commit=plan.commit,
+        endpoint=plan.endpoint,
+    )
+    with pytest.raises(ModelError, match="will not write"):
+        download_model(evil, tmp_path / "models")
+    assert not (tmp_path / "escape.json").exists() and hub.fetched() == []
+
+
+def test_malformed_file_lists_are_a_sentence(hub: FakeHub, monkeypatch) -> None:
+    from imagestudio.core.models import hub as hub_module
+
+    for body in ("[" * 100_000 + "]" * 100_000, '{"siblings": 5}', "\xff\xfe", "1" * 10):
+        monkeypatch.setattr(
+            hub_module, "open_url", lambda *a, body=body, **k: _Answer(body.encode("latin-1"))
+        )
+        try:
+            plan_download("test/tiny-sd", endpoint=hub.endpoint)
+        except ModelError as caught:
+            assert str(caught).endswith(".")
+
+
+class _Answer:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, limit: int = -1) -> bytes:
+        return self.data if limit < 0 else self.data[:limit]
+
+    def __enter__(self) -> _Answer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
