@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -39,6 +40,11 @@ PARAMETERS_KEY = "parameters"
 IMAGESTUDIO_KEY = "imagestudio"
 INVOKEAI_KEY = "invokeai_metadata"
 
+# Real settings are a few KB; text or JSON longer than this is not read (so a dropped picture with
+# a pasted novel in a chunk costs no time on the GUI thread), nor are longer numbers.
+MAX_TEXT_CHARS = 1_000_000
+_MAX_DIGITS = 64
+
 _EXIF_IFD = 0x8769
 _USER_COMMENT = 0x9286
 
@@ -57,14 +63,17 @@ _KNOWN_KEYS = {
     for k in (_KEY_STEPS, _KEY_SAMPLER, _KEY_CFG, _KEY_SEED, _KEY_SIZE, _KEY_MODEL, _KEY_STRENGTH)
 }
 
-# One "Key: value" pair of a settings line. A key starts with a word character and stops at the
-# first colon; keys never hold ',' or '"' in A1111 output, which keeps prose from matching.
-_KEY_RE = re.compile(r'\s*(\w[^,:"\n]*?)\s*:[ \t]*')
-# A JSON-quoted value must be followed by a comma or the end of the line to count as quoted;
-# otherwise the quote is just part of an unquoted value.
-_QUOTED_RE = re.compile(r'("(?:\\.|[^\\"])*")\s*(?:,|$)')
-_UNQUOTED_RE = re.compile(r"([^,]*)(?:,|$)")
-_JUNK_RE = re.compile(r"[^,]*(?:,|$)")
+# A "Key: value" pair of a settings line: a key starts with a word character and stops at the
+# first colon; keys never hold ',' or '"' in A1111 output, which keeps prose from matching. A
+# JSON-quoted value counts as quoted only when a comma or the end of the line follows it;
+# otherwise its quotes are part of an unquoted value.
+_PAIR_RE = re.compile(r'\s*(\w[^,:"]*):[ \t]*(?:("(?:\\.|[^\\"])*")\s*(?:,|\Z)|([^,]*)(?:,|\Z))')
+# A run of segments, each up to its comma, none of which starts with a key.
+# A1111 writes a few dozen pairs on its settings line; a line with more is not read past this
+# many, and only the last lines of a text can be its settings line (extensions append a few).
+_MAX_PAIRS = 1000
+_SETTINGS_LINE_WITHIN = 64
+_JUNK_RE = re.compile(r'(?:[ \t,]+|(?!\s*\w[^,:"]*:)[^,]*(?:,|\Z))+')
 
 _INT_RE = re.compile(r"[+-]?\d+")
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -175,44 +184,39 @@ def _split_pairs(line: str) -> list[tuple[str, str]] | None:
 
     Segments without a key are skipped rather than rejecting the line: extensions sometimes
     write odd fragments, and losing the whole settings line to one of them would be worse.
+
+    Linear in the line's length, whatever it holds: one match per pair, one per run of junk
+    segments, and patterns that cannot backtrack more than one segment (a pasted megabyte of
+    spaces or commas once took minutes).
     """
     pairs: list[tuple[str, str]] = []
-    pos = 0
-    end = len(line)
-    while pos < end:
-        if not line[pos:].strip():
-            break
-        key_match = _KEY_RE.match(line, pos)
-        if key_match is None:
-            if not pairs:
-                return None
-            junk = _JUNK_RE.match(line, pos)
-            assert junk is not None  # the pattern matches the empty string
-            pos = junk.end()
+    pos, end = 0, len(line)
+    while pos < end and len(pairs) < _MAX_PAIRS:
+        pair = _PAIR_RE.match(line, pos)
+        if pair is not None:
+            key, quoted, plain = pair.group(1, 2, 3)
+            pairs.append((key.rstrip(), _unquote(quoted) if quoted else plain.strip()))
+            pos = pair.end()
             continue
-        key = key_match.group(1)
-        pos = key_match.end()
-        quoted = _QUOTED_RE.match(line, pos)
-        if quoted is not None:
-            raw = quoted.group(1)
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw[1:-1]
-            if not isinstance(value, str):
-                value = raw[1:-1]
-            pos = quoted.end()
-        else:
-            unquoted = _UNQUOTED_RE.match(line, pos)
-            assert unquoted is not None  # the pattern matches the empty string
-            value = unquoted.group(1).strip()
-            pos = unquoted.end()
-        pairs.append((key, value))
+        if not pairs:
+            return None  # the line does not start with a key: prose, not settings
+        junk = _JUNK_RE.match(line, pos)
+        if junk is None or junk.end() == pos:
+            break  # only blanks are left
+        pos = junk.end()
     return pairs or None
 
 
+def _unquote(raw: str) -> str:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw[1:-1]
+    return value if isinstance(value, str) else raw[1:-1]
+
+
 def _find_settings_line(lines: list[str]) -> tuple[int, list[tuple[str, str]]] | None:
-    for index in range(len(lines) - 1, -1, -1):
+    for index in range(len(lines) - 1, max(-1, len(lines) - 1 - _SETTINGS_LINE_WITHIN), -1):
         pairs = _split_pairs(lines[index])
         if pairs and any(key.lower() == "steps" for key, _ in pairs):
             return index, pairs
@@ -221,12 +225,15 @@ def _find_settings_line(lines: list[str]) -> tuple[int, list[tuple[str, str]]] |
 
 def _to_int(raw: str) -> int | None:
     raw = raw.strip()
-    return int(raw) if _INT_RE.fullmatch(raw) else None
+    # No setting has more digits than this; int() of a 5,000-digit string raises ValueError.
+    if len(raw) > _MAX_DIGITS or not _INT_RE.fullmatch(raw):
+        return None
+    return int(raw)
 
 
 def _to_float(raw: str) -> float | None:
     raw = raw.strip()
-    if not _FLOAT_RE.fullmatch(raw):
+    if len(raw) > _MAX_DIGITS or not _FLOAT_RE.fullmatch(raw):
         return None
     number = float(raw)
     return number if math.isfinite(number) else None
@@ -245,7 +252,7 @@ def _parse(text: str) -> tuple[ImageSettings, bool]:
         # Lines after the settings line are rare (some extensions append "Key: value" lines);
         # their pairs are kept, prose there has no field to go to.
         for line in trailing:
-            pairs = pairs + (_split_pairs(line) or [])
+            pairs.extend(_split_pairs(line) or [])
 
     negative_at = next(
         (i for i, line in enumerate(prompt_lines) if line.startswith(_NEGATIVE_PREFIX)), None
@@ -365,7 +372,10 @@ def _as_float(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any float (guidance: 10**400)
+            return None
         return number if math.isfinite(number) else None
     if isinstance(value, str):
         return _to_float(value)
@@ -383,11 +393,11 @@ def _model_name(value: Any) -> str | None:
 
 
 def _load_json_object(text: str | None) -> dict[str, Any] | None:
-    if text is None:
+    if text is None or len(text) > MAX_TEXT_CHARS:
         return None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON; numbers too long; nested too deep
         return None
     return data if isinstance(data, dict) else None
 
@@ -467,10 +477,13 @@ def _decode_utf16(body: bytes) -> str:
 
 
 def _text_chunk(chunks: dict[str, Any], key: str) -> str | None:
+    """A text chunk, or None when it is missing, not text, or larger than any real settings."""
     value = chunks.get(key)
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return value if isinstance(value, str) else None
+        value = value[: MAX_TEXT_CHARS * 4 + 1].decode("utf-8", errors="replace")
+    if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
+        return None
+    return value
 
 
 def _text_chunks(image: Image.Image) -> dict[str, Any]:
@@ -510,7 +523,7 @@ def _settings_of(image: Image.Image) -> ImageSettings | None:
         return parse_parameters(parameters)
 
     comment = _exif_user_comment(image)
-    if comment is not None and comment.strip():
+    if comment is not None and len(comment) <= MAX_TEXT_CHARS and comment.strip():
         # A UserComment is a general-purpose field (cameras and photo apps write notes there),
         # so it only counts as settings when it has an A1111 settings line.
         settings, has_settings_line = _parse(comment)
@@ -521,6 +534,16 @@ def _settings_of(image: Image.Image) -> ImageSettings | None:
     if invoke is not None:
         return _from_invokeai(invoke)
     return None
+
+
+def _guarded_settings_of(image: Image.Image) -> ImageSettings | None:
+    """`_settings_of`, with a last guard: metadata that still trips a parser (a case the checks
+    above did not foresee) counts as no settings, never as a crash of the caller."""
+    try:
+        return _settings_of(image)
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError, KeyError):
+        logging.getLogger(__name__).warning("unreadable settings in an image", exc_info=True)
+        return None
 
 
 def read_settings(source: str | os.PathLike[str] | Image.Image) -> ImageSettings | None:
@@ -534,7 +557,7 @@ def read_settings(source: str | os.PathLike[str] | Image.Image) -> ImageSettings
     Raises ImageError when the file is missing or is not an image that can be read.
     """
     if isinstance(source, Image.Image):
-        return _settings_of(source)
+        return _guarded_settings_of(source)
 
     path = Path(source)
     where = f"Cannot read settings from '{os.fspath(source)}'"
@@ -544,13 +567,17 @@ def read_settings(source: str | os.PathLike[str] | Image.Image) -> ImageSettings
         raise ImageError(f"{where}: it is a folder, not an image file.")
     try:
         with Image.open(path) as image:
-            return _settings_of(image)
+            return _guarded_settings_of(image)
     except UnidentifiedImageError as exc:
         raise ImageError(f"{where}: the file is not an image this app can read.") from exc
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{where}: the image is too large to open safely.") from exc
     except PermissionError as exc:
         raise ImageError(f"{where}: permission to read the file was denied.") from exc
+    except ValueError as exc:  # Pillow: text chunks over 1 MB, or over 64 MB in all
+        raise ImageError(
+            f"{where}: its text chunks are larger than images carry, so they are not read."
+        ) from exc
     except OSError as exc:
         reason = str(exc.strerror or exc).rstrip(".")
         raise ImageError(f"{where}: {reason}.") from exc

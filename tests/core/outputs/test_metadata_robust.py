@@ -1,0 +1,129 @@
+"""The metadata reader against whatever a file may hold: only ImageError may escape, and every
+parse is quick (the window reads a dropped picture's settings on its GUI thread)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, PngImagePlugin
+
+from imagestudio.core.errors import ImageError
+from imagestudio.core.outputs.metadata import (
+    IMAGESTUDIO_KEY,
+    INVOKEAI_KEY,
+    PARAMETERS_KEY,
+    ImageSettings,
+    parse_parameters,
+    read_settings,
+)
+
+FAST_S = 0.5  # per parse, on a slow CI core; the measured figures are in the closing note
+_settings = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def png_with(chunks: dict[str, str], zipped: bool = False) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    for key, value in chunks.items():
+        if zipped:
+            info.add_itxt(key, value, zip=True)
+        else:
+            try:
+                value.encode("latin-1")
+                info.add_text(key, value)
+            except UnicodeEncodeError:
+                info.add_itxt(key, value)
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def read_bytes(tmp_path: Path, data: bytes) -> ImageSettings | None:
+    path = tmp_path / "x.png"
+    path.write_bytes(data)
+    started = time.perf_counter()
+    try:
+        return read_settings(path)
+    except ImageError as caught:
+        assert str(caught).endswith(".")
+        return None
+    finally:
+        assert time.perf_counter() - started < FAST_S
+
+
+# text made of the characters that matter to the parser, in any order and amount
+PARSER_TEXT = st.text(alphabet=st.sampled_from(list(' \t\n\r,:"\\aS09.-xX×{}[]')), max_size=3000)
+
+
+@_settings
+@given(text=PARSER_TEXT)
+def test_parameters_text_never_raises_and_is_quick(text: str) -> None:
+    started = time.perf_counter()
+    parsed = parse_parameters(text)
+    assert time.perf_counter() - started < FAST_S
+    assert isinstance(parsed.prompt, str) and isinstance(parsed.extra, dict)
+
+
+@_settings
+@given(data=st.binary(max_size=4000))
+def test_random_bytes_as_a_file(tmp_path: Path, data: bytes) -> None:
+    read_bytes(tmp_path, data)
+
+
+@_settings
+@given(
+    key=st.sampled_from([PARAMETERS_KEY, IMAGESTUDIO_KEY, INVOKEAI_KEY]),
+    value=st.one_of(
+        PARSER_TEXT,
+        st.recursive(
+            st.one_of(st.integers(), st.floats(), st.text(max_size=20), st.none(), st.booleans()),
+            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+            max_leaves=30,
+        ).map(json.dumps),
+    ),
+)
+def test_any_chunk_content(tmp_path: Path, key: str, value: str) -> None:
+    read_bytes(tmp_path, png_with({key: value}))
+
+
+HUGE_INT = "9" * 5000
+HOSTILE_CHUNKS = {
+    "deep ours": {IMAGESTUDIO_KEY: "[" * 100_000 + "]" * 100_000},
+    "deep ours in object": {IMAGESTUDIO_KEY: '{"a":' * 50_000 + "1" + "}" * 50_000},
+    "deep invokeai": {INVOKEAI_KEY: '{"x":' * 50_000 + "1" + "}" * 50_000},
+    "long int in JSON": {IMAGESTUDIO_KEY: f'{{"prompt": "a", "seed": {HUGE_INT}}}'},
+    "huge guidance": {IMAGESTUDIO_KEY: '{"prompt": "a", "guidance": ' + "1" + "0" * 400 + "}"},
+    "long int in text": {PARAMETERS_KEY: f"a cat\nSteps: {HUGE_INT}, Seed: {HUGE_INT}"},
+    "200k spaces": {PARAMETERS_KEY: " " * 200_000},
+    "1 MB of pairs": {PARAMETERS_KEY: "a\n" + ", ".join(f"K{i}: v{i}" for i in range(90_000))},
+    "1 MB of commas": {PARAMETERS_KEY: "Steps: 1" + "," * 1_000_000},
+    "many lines": {PARAMETERS_KEY: "Steps: 1\n" * 100_000},
+    "NUL and junk": {PARAMETERS_KEY: "a\x00b\nSteps: \x00, Seed: x\x00"},
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_CHUNKS))
+def test_hostile_chunks_are_skipped_quickly(tmp_path: Path, name: str) -> None:
+    found = read_bytes(tmp_path, png_with(HOSTILE_CHUNKS[name]))
+    assert found is None or isinstance(found, ImageSettings)
+
+
+def test_text_chunks_over_pillows_limits_are_a_sentence(tmp_path: Path) -> None:
+    big = png_with({PARAMETERS_KEY: "x" * 2_000_000}, zipped=True)
+    path = tmp_path / "big.png"
+    path.write_bytes(big)
+    with pytest.raises(ImageError, match="text chunks are larger"):
+        read_settings(path)
+
+
+def test_more_than_a_megabyte_of_text_is_not_parsed(tmp_path: Path) -> None:
+    text = "a fox\nSteps: 7, " + "K: v, " * 200_000
+    assert read_bytes(tmp_path, png_with({PARAMETERS_KEY: text})) is None
+    assert parse_parameters(text).steps == 7  # the parser itself copes; the reader bounds it
