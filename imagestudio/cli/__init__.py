@@ -51,6 +51,23 @@ def parser() -> argparse.ArgumentParser:
     return build_parser(list(COMMAND_GROUPS))
 
 
+def _check_arguments_are_text(args: argparse.Namespace) -> None:
+    """Refuse, in words, arguments whose bytes are not UTF-8 (Python hands them over with lone
+    surrogates, which no file, history row or terminal line can hold)."""
+    from imagestudio.core.requests import is_valid_text
+
+    for key, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not is_valid_text(item):
+                names = {"prompt": "prompt", "text": "search text"}
+                what = names.get(key, f"--{key.replace('_', '-')}")
+                shown = item.encode("utf-8", "surrogateescape")[:60]
+                raise InvalidRequest(
+                    f"The {what} argument is not valid UTF-8 ({shown!r}); ImageStudio keeps "
+                    "every text and path as UTF-8. Rename the file or type the text again."
+                )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     command_line = parser()
@@ -66,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     try:
+        _check_arguments_are_text(args)
         return int(args.run(args))
     except (InvalidRequest, ImageError, StorageError) as exc:
         say(f"error: {exc}")

@@ -64,6 +64,8 @@ def load_rgb(path: str | os.PathLike[str], max_side: int | None = None) -> Loade
     name = path.name
     if path.is_dir():
         raise ImageError(f"{path} is a folder, not an image; choose a {READABLE} file.")
+    if path.exists() and not path.is_file():
+        raise ImageError(f"{path} is not a regular file; choose a {READABLE} file.")
     try:
         with Image.open(path) as opened:
             source_size = opened.size
@@ -88,9 +90,11 @@ def load_rgb(path: str | os.PathLike[str], max_side: int | None = None) -> Loade
             f"{name} is not an image ImageStudio can read; use a {READABLE} file."
         ) from exc
     except Image.DecompressionBombError as exc:
+        # Pillow refuses before it tells the size, so the limit is what can be said
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000
         raise ImageError(
-            f"{name} is too large to open safely ({source_size[0]}x{source_size[1]} pixels); "
-            "scale it down in an image editor first."
+            f"{name} is too large to open safely (over {limit} megapixels); scale it down in an "
+            "image editor first."
         ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         detail = str(exc).strip().rstrip(".") or type(exc).__name__

@@ -54,6 +54,8 @@ def check_inputs(request: Request) -> None:
             raise ImageError(f"The {label} {path} is a folder, not an image file.")
         if not path.exists():
             raise ImageError(f"The {label} {path} does not exist (moved or deleted?).")
+        if not path.is_file():
+            raise ImageError(f"The {label} {path} is not a regular file; choose an image file.")
 
 
 def save_product(

@@ -84,9 +84,24 @@ def in_range(value: object, low: float, high: float, *, whole: bool = False) -> 
     return ok and low <= value <= high  # type: ignore[operator]
 
 
+def is_valid_text(value: str) -> bool:
+    """Whether `value` can be written as UTF-8: no lone surrogates (bytes that were not UTF-8 on
+    the command line arrive as those, and so can \\udc80 escapes in JSON)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_text(name: str, value: object) -> None:
     if not isinstance(value, str):
         raise InvalidRequest(f"The {name} must be text.")
+    if not is_valid_text(value):
+        raise InvalidRequest(
+            f"The {name} holds bytes that are not valid UTF-8 text; type it again, or save the "
+            "file it came from as UTF-8."
+        )
     if len(value) > MAX_PROMPT_CHARS:
         raise InvalidRequest(
             f"The {name} is {len(value)} characters long; the limit is {MAX_PROMPT_CHARS}."
@@ -124,6 +139,11 @@ def _input_path(what: str, value: object) -> str:
         raise InvalidRequest(f"The {what} must be a path to an image file.")
     if "\x00" in value:
         raise InvalidRequest(f"The {what} path holds a NUL character; choose the file again.")
+    if not is_valid_text(value):
+        raise InvalidRequest(
+            f"The {what} path is not valid UTF-8, so it cannot be kept with the picture's "
+            "settings; rename the file (or its folder) and choose it again."
+        )
     return os.path.abspath(os.path.expanduser(value))
 
 
@@ -187,6 +207,7 @@ class GenerationRequest(_RequestBase):
         _check_text("negative prompt", self.negative_prompt)
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidRequest("No model was chosen: give a model name or a model folder.")
+        _check_text("model name", self.model)
         _check_size("width", self.width)
         _check_size("height", self.height)
         if not in_range(self.steps, 1, MAX_STEPS, whole=True):
@@ -268,6 +289,7 @@ def _check_loras(value: Any) -> tuple[tuple[str, float], ...]:
         name, weight = item
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequest("A LoRA has no name: give its name or the path of its file.")
+        _check_text("LoRA name", name)
         if not in_range(weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT):
             raise InvalidRequest(
                 f"The weight of LoRA {name!r} must be a number from {-MAX_LORA_WEIGHT:g} to "
