@@ -95,3 +95,30 @@ def test_stylize_uses_the_vgg_weights_setting(capsys, tmp_path: Path) -> None:
         "64",
     )
     assert code != cli.EXIT_OK and "no-such-vgg19" in err
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe not utf-8", b"[" * 50_000 + b"]" * 50_000])
+def test_a_broken_settings_file_breaks_no_command(capsys, raw: bytes) -> None:
+    path = app_paths().settings_file
+    path.parent.mkdir(parents=True)
+    path.write_bytes(raw)
+    code, out, err = run(capsys, "info")
+    assert code == cli.EXIT_OK and "could not be read" in out + err
+    assert "Traceback" not in out + err
+    code, out, err = run(capsys, "models", "list")
+    assert code == cli.EXIT_OK and "starter" in out
+
+
+def test_models_set_keeps_what_it_does_not_know(capsys) -> None:
+    import json
+
+    path = app_paths().settings_file
+    path.parent.mkdir(parents=True)
+    original = {"schema_version": 99, "from_the_future": [1], "previews": "maybe"}
+    path.write_text(json.dumps(original))
+    code, _, err = run(capsys, "models", "set", "starter", "--prediction", "epsilon")
+    assert code == cli.EXIT_OK, err
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 99 and data["from_the_future"] == [1]
+    assert data["previews"] == "maybe" and data["model_prediction"] == {"starter": "epsilon"}
+    assert json.loads(path.with_name("settings.json.bak").read_text()) == original

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from imagestudio.core.paths import app_paths
 from imagestudio.core.settings import SCHEMA_VERSION, Settings, load_settings, save_settings
 
@@ -42,7 +44,7 @@ def test_damaged_file_gives_defaults() -> None:
     path.write_text("{not json")
     settings = load_settings()
     assert settings == Settings()
-    assert "not valid settings JSON" in settings.problems[0]
+    assert "could not be read (it is not valid JSON" in settings.problems[0]
 
 
 def test_home_moves_every_folder(isolated_home: Path) -> None:
@@ -56,3 +58,77 @@ def test_home_moves_every_folder(isolated_home: Path) -> None:
         paths.models_dir,
     ):
         assert isolated_home in folder.parents
+
+
+def _write(raw: bytes) -> Path:
+    path = app_paths().settings_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(raw)
+    return path
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xfe{bad bytes",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        b'{"device": "cpu",}',  # a hand edit with a trailing comma
+        b"[1, 2]",
+        b"",
+    ],
+)
+def test_an_unreadable_file_is_kept_aside_said_once_and_defaults_used(raw: bytes) -> None:
+    path = _write(raw)
+    first = load_settings()
+    assert first == Settings() and len(first.problems) == 1
+    kept = list(path.parent.glob("settings.unreadable-*.json"))
+    assert len(kept) == 1 and kept[0].read_bytes() == raw  # byte for byte, never deleted
+    assert str(kept[0]) in first.problems[0]
+    assert load_settings().problems == []  # said once
+    save_settings(Settings(device="cpu"))
+    assert kept[0].read_bytes() == raw
+
+
+def test_saving_keeps_unknown_keys_unusable_values_and_a_newer_schema() -> None:
+    path = _write(
+        json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION + 3,
+                "future_setting": {"nested": [1, 2]},
+                "device": "quantum",
+                "theme": "dark",
+            }
+        ).encode()
+    )
+    settings = load_settings()
+    assert settings.device == "auto" and settings.theme == "dark"
+    settings.model_prediction = {"sd2-file": "epsilon"}
+    save_settings(settings)
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == SCHEMA_VERSION + 3  # never downgraded
+    assert data["future_setting"] == {"nested": [1, 2]}  # kept
+    assert data["device"] == "quantum"  # the user never replaced it: kept as it was
+    assert data["model_prediction"] == {"sd2-file": "epsilon"} and data["theme"] == "dark"
+    backup = json.loads(path.with_name("settings.json.bak").read_text())
+    assert backup["device"] == "quantum" and "model_prediction" not in backup
+    settings.device = "cpu"  # now the user chose: the new value is written
+    save_settings(settings)
+    assert json.loads(path.read_text())["device"] == "cpu"
+
+
+def test_a_file_that_cannot_be_moved_aside_is_never_written_over(monkeypatch) -> None:
+    from imagestudio.core import settings as settings_module
+    from imagestudio.core.errors import StorageError
+
+    path = _write(b"{oops")
+    monkeypatch.setattr(settings_module.os, "rename", _refuse)
+    settings = load_settings()
+    assert "left as it is" in settings.problems[0]
+    with pytest.raises(StorageError, match="not written over"):
+        save_settings(settings)
+    assert path.read_bytes() == b"{oops"
+
+
+def _refuse(*args: object) -> None:
+    raise PermissionError(13, "Permission denied")
