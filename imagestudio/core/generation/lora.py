@@ -175,6 +175,12 @@ def _lora_failure(path: Path, exc: BaseException) -> str:
             f"The LoRA {path.stem} does not fit this model: its layer sizes differ (it was made "
             "for another model family, such as SDXL instead of SD 1.5)."
         )
-    if "peft" in text.lower():
+    lowered = text.lower()
+    if "unable to load weights" in lowered or "safetensor" in lowered or "header" in lowered:
+        return (
+            f"The LoRA file {path.name} is damaged or incomplete, so it cannot be read; "
+            "download it again."
+        )
+    if "peft" in lowered:
         return "LoRAs need the 'peft' package; reinstall ImageStudio with its dependencies."
     return f"Could not apply the LoRA {path.stem}: {text[:200]}"

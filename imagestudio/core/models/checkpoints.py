@@ -39,7 +39,24 @@ _DTYPE_NAMES = {
     "F8_E4M3": "fp8",
     "F8_E5M2": "fp8",
 }
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "I64": 8, "I32": 4, "F16": 2, "BF16": 2, "I16": 2}
+_DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "I64": 8,
+    "I32": 4,
+    "U64": 8,
+    "U32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I16": 2,
+    "U16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
+_MAX_DIM = 2**40
 
 UNET = "model.diffusion_model."
 VAE = "first_stage_model."
@@ -102,23 +119,50 @@ def read_header(path: Path) -> Header:
                     "download was cut short). Download it again."
                 )
             raw = handle.read(size)
+            file_size = os.fstat(handle.fileno()).st_size
     except OSError as exc:
         raise ModelError(f"Could not read {path}: {exc.strerror or exc}.") from exc
+    damaged = (
+        f"{path.name} is not a valid safetensors file (its header cannot be read). Download it "
+        "again."
+    )
     try:
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise ValueError("not an object")
         metadata = data.pop("__metadata__", None) or {}
-        tensors = {
-            str(key): TensorInfo(str(value["dtype"]), tuple(int(d) for d in value["shape"]))
-            for key, value in data.items()
-        }
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(
-            f"{path.name} is not a valid safetensors file (its header cannot be read). Download "
-            "it again."
-        ) from exc
-    return Header(tensors, {str(k): str(v) for k, v in dict(metadata).items()})
+        if not isinstance(metadata, dict):
+            raise ValueError("metadata is not an object")
+        tensors = {str(key): _tensor_info(value) for key, value in data.items()}
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+        raise ModelError(damaged) from exc
+    body = file_size - 8 - size
+    for key, value in data.items():
+        start, end = value["data_offsets"]
+        if not 0 <= start <= end <= body:
+            raise ModelError(
+                f"{path.name} is damaged: the data of its tensor {str(key)[:80]!r} lies outside "
+                "the file (the download was cut short, or the file was edited). Download it again."
+            )
+    return Header(tensors, {str(k): str(v)[:10_000] for k, v in metadata.items()})
+
+
+def _tensor_info(value: Any) -> TensorInfo:
+    """One header entry, checked: a dtype name, a shape of sizes, two data offsets."""
+    dtype, shape, offsets = value["dtype"], value["shape"], value["data_offsets"]
+    if not isinstance(dtype, str) or not isinstance(shape, list) or len(shape) > 16:
+        raise ValueError("bad entry")
+    if not isinstance(offsets, list) or len(offsets) != 2:
+        raise ValueError("bad offsets")
+    numbers = [*shape, *offsets]
+    if any(isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < _MAX_DIM for n in numbers):
+        raise ValueError("bad numbers")
+    count = 1
+    for dim in shape:
+        count *= dim
+    if dtype in _DTYPE_BYTES and count * _DTYPE_BYTES[dtype] != offsets[1] - offsets[0]:
+        raise ValueError("the shape does not match the data")
+    return TensorInfo(dtype, tuple(shape))
 
 
 @dataclass(frozen=True)

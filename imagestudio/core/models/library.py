@@ -100,11 +100,20 @@ def builtin_model_dir() -> Path:
 
 
 def _read_json(path: Path) -> dict:
+    """A config file as a dict; {} when it is missing, not a JSON object, nested too deep or far
+    larger than any config (so one damaged file cannot break the whole library)."""
     try:
+        if path.stat().st_size > _MAX_CONFIG_BYTES:
+            return {}
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+_MAX_CONFIG_BYTES = 16 * 2**20
+# What describing one odd entry may raise beyond ModelError; it marks that entry, nothing more.
+_ENTRY_ERRORS = (OSError, ValueError, TypeError, KeyError, RecursionError, OverflowError)
 
 
 def detect_family(folder: Path) -> Family:
@@ -176,6 +185,11 @@ def _folder_problem(folder: Path) -> str | None:
     for needed in ("unet", "vae", "text_encoder", "tokenizer", "scheduler"):
         if needed not in components or not (folder / needed).is_dir():
             return f"The model has no {needed} folder; it is incomplete."
+    for part in ("unet", "vae"):
+        if not _read_json(folder / part / "config.json"):
+            return (
+                f"The {part} config (config.json) is missing or damaged; the model is incomplete."
+            )
     unet = _read_json(folder / "unet" / "config.json")
     in_channels = unet.get("in_channels", 4)
     if in_channels == 9:
@@ -237,8 +251,10 @@ def _folder_native_size(folder: Path) -> int | None:
     unet = _read_json(folder / "unet" / "config.json")
     vae = _read_json(folder / "vae" / "config.json")
     sample = unet.get("sample_size")
-    levels = len(vae.get("block_out_channels", ())) or 4
-    return int(sample) * 2 ** (levels - 1) if isinstance(sample, int) else None
+    channels = vae.get("block_out_channels", ())
+    levels = min(len(channels) if isinstance(channels, list) else 0, 8) or 4
+    usable = isinstance(sample, int) and not isinstance(sample, bool) and 0 < sample < 2**16
+    return sample * 2 ** (levels - 1) if usable else None
 
 
 def _folder_ref(folder: Path, name: str, source: ModelSource = "library") -> ModelRef:
@@ -249,6 +265,23 @@ def _folder_ref(folder: Path, name: str, source: ModelSource = "library") -> Mod
 
 
 def describe_folder(folder: Path, name: str, source: ModelSource = "library") -> ModelEntry:
+    """A diffusers folder as the library lists it; damaged configs mark this entry only."""
+    try:
+        return _describe_folder(folder, name, source)
+    except _ENTRY_ERRORS as exc:
+        ref = ModelRef(name, folder, "unknown", source=source)
+        return ModelEntry(ref, 0, "unknown", problem=_damaged(folder, exc))
+
+
+def _damaged(path: Path, exc: BaseException) -> str:
+    detail = type(exc).__name__ if isinstance(exc, RecursionError) else str(exc)[:120]
+    return (
+        f"{path.name} could not be read ({detail or type(exc).__name__}); its files may be "
+        "damaged. Download or copy it again."
+    )
+
+
+def _describe_folder(folder: Path, name: str, source: ModelSource) -> ModelEntry:
     ref = _folder_ref(folder, name, source)
     return ModelEntry(
         ref=ref,
@@ -270,6 +303,9 @@ def describe_single_file(path: Path, name: str, source: ModelSource = "library")
     except ModelError as exc:
         ref = ModelRef(name, path, "unknown", layout="single_file", source=source)
         return ModelEntry(ref, size, "unknown", problem=str(exc))
+    except _ENTRY_ERRORS as exc:
+        ref = ModelRef(name, path, "unknown", layout="single_file", source=source)
+        return ModelEntry(ref, size, "unknown", problem=_damaged(path, exc))
     ref = ModelRef(name, path, signature.family, layout="single_file", source=source)
     role: EntryRole = "lora" if signature.role == "lora" else "model"
     problem = None if role == "lora" else signature.problem
