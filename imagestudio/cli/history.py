@@ -42,11 +42,9 @@ def open_history() -> HistoryStore:
     from imagestudio.core.outputs.history import HistoryStore
 
     history = HistoryStore()
-    if history.recovered_from is not None:
-        say(
-            f"warning: the history file was damaged; it was kept as "
-            f"{history.recovered_from} and a new one started"
-        )
+    note = history.recovery_note()
+    if note is not None:
+        say(f"warning: {note}")
     return history
 
 
@@ -93,23 +91,31 @@ def _line(job: JobRecord) -> str:
 def run(args: argparse.Namespace) -> int:
     action = args.action or "list"
     with open_history() as store:
-        if action == "show":
-            _show(store.get(args.id))
-            return EXIT_OK
-        if action == "favourite":
-            store.set_favourite(args.id, not args.off)
-            return EXIT_OK
-        if action == "delete":
-            store.delete(args.id)
-            return EXIT_OK
-        favourites = getattr(args, "favourites", False)
-        if action == "search":
-            jobs = store.search(args.text, limit=args.limit, favourites_only=favourites)
-        else:
-            jobs = store.recent(limit=getattr(args, "limit", 20), favourites_only=favourites)
-        if not jobs:
-            print("No matching history." if action == "search" else "No history yet.")
-            return EXIT_OK
-        for job in jobs:
-            print(_line(job))
+        recovered = store.recovered_from
+        code = _run(args, action, store)
+        if store.recovered_from != recovered:  # repaired while running: say so
+            say(f"warning: {store.recovery_note()}")
+        return code
+
+
+def _run(args: argparse.Namespace, action: str, store: HistoryStore) -> int:
+    if action == "show":
+        _show(store.get(args.id))
+        return EXIT_OK
+    if action == "favourite":
+        store.set_favourite(args.id, not args.off)
+        return EXIT_OK
+    if action == "delete":
+        store.delete(args.id)
+        return EXIT_OK
+    favourites = getattr(args, "favourites", False)
+    if action == "search":
+        jobs = store.search(args.text, limit=args.limit, favourites_only=favourites)
+    else:
+        jobs = store.recent(limit=getattr(args, "limit", 20), favourites_only=favourites)
+    if not jobs:
+        print("No matching history." if action == "search" else "No history yet.")
+        return EXIT_OK
+    for job in jobs:
+        print(_line(job))
     return EXIT_OK

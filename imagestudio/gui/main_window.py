@@ -136,11 +136,8 @@ class MainWindow(QMainWindow):
         self._show_latest_result()
         for problem in self.settings.problems:
             self.canvas.show_error(problem)
-        if self.history_store.recovered_from is not None:
-            self.canvas.show_error(
-                f"The history file was damaged; it was kept as {self.history_store.recovered_from} "
-                "and a new history was started."
-            )
+        self._history_note_shown: object = None
+        self._show_history_recovery()
 
     # -- construction -----------------------------------------------------------------------
 
@@ -337,6 +334,7 @@ class MainWindow(QMainWindow):
             self.canvas.show_preview(preview)
 
     def _job_ended(self, job_id: int, status: str) -> None:
+        self._show_history_recovery()
         self._running = None
         self.canvas.clear_progress()
         self._update_queue_view()
@@ -359,6 +357,13 @@ class MainWindow(QMainWindow):
         for warning in outcome.warnings:
             self.canvas.show_error(warning)
         self._job_ended(job_id, "done")
+
+    def _show_history_recovery(self) -> None:
+        """Say once that the history file was damaged, kept aside and partly copied over."""
+        note = self.history_store.recovery_note()
+        if note is not None and self._history_note_shown != self.history_store.recovered_from:
+            self._history_note_shown = self.history_store.recovered_from
+            self.canvas.show_error(note)
 
     def _on_cancelled(self, job_id: int) -> None:
         self.statusBar().showMessage("Cancelled; no image was written.", 8000)

@@ -122,3 +122,21 @@ def test_models_set_keeps_what_it_does_not_know(capsys) -> None:
     assert data["schema_version"] == 99 and data["from_the_future"] == [1]
     assert data["previews"] == "maybe" and data["model_prediction"] == {"starter": "epsilon"}
     assert json.loads(path.with_name("settings.json.bak").read_text()) == original
+
+
+def test_history_commands_say_a_damaged_file_was_kept_and_salvaged(capsys) -> None:
+    from imagestudio.core.outputs.history import HistoryStore, JobRecord
+
+    path = app_paths().history_file
+    with HistoryStore(path) as store:
+        for i in range(30):
+            store.record(JobRecord(prompt=f"fox {i}"))
+    raw = bytearray(path.read_bytes())
+    raw[100:116] = b"\xff" * 16  # the header's tail: SQLite finds the file malformed
+    path.write_bytes(bytes(raw))
+    code, _out, err = run(capsys, "history", "list")
+    assert code == cli.EXIT_OK and "Traceback" not in err
+    assert "damaged" in err and "kept as" in err
+    kept = [p for p in path.parent.glob("history.sqlite3.damaged-*") if "-wal" not in p.name[-5:]]
+    kept = [p for p in kept if not p.name.endswith(("-shm", "-journal"))]
+    assert len(kept) == 1 and str(kept[0]) in err

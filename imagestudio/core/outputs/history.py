@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import threading
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -95,10 +96,18 @@ def _fts_query(text: str) -> str:
     """
     terms = [
         '"' + word.replace('"', '""') + '"*'
-        for word in text.split()
+        for word in text.replace("\x00", " ").split()
         if any(_is_token_char(char) for char in word)
     ]
     return " AND ".join(terms)
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    """SQLite reports a write that found no room as an I/O error as often as "disk full"."""
+    try:
+        return shutil.disk_usage(path.parent).free < 4 * 2**20
+    except OSError:
+        return False
 
 
 def _error_code(exc: BaseException) -> int | None:
@@ -116,13 +125,14 @@ class HistoryStore:
     and a busy timeout). Every failure the user could see is a `HistoryError`.
 
     `recovered_from` is None normally; when the file was damaged it is the path the damaged file
-    was renamed to, so the UI can tell the user that a fresh history was started and where the old
-    one is.
+    was renamed to, and `salvaged` the number of entries that could still be read from it and
+    were copied into the fresh history, so the UI can tell the user what happened.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path: Path = Path(path if path is not None else app_paths().history_file).expanduser()
         self.recovered_from: Path | None = None
+        self.salvaged = 0
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._fts = schema.fts5_available()
@@ -133,19 +143,39 @@ class HistoryStore:
                 f"Could not create the folder {self.path.parent} for the history database "
                 f"({exc.strerror or exc}). Check that it can be written to."
             ) from exc
-        if self._is_damaged():
+        damaged, version = self._inspect()
+        if version > len(schema.MIGRATIONS):
+            raise self._newer(version)  # refused before anything is written to the file
+        if damaged:
             self.recovered_from = self._move_damaged_aside()
+        self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, configure, migrate, and fill a fresh file from a damaged one moved aside."""
         conn = self._connect()
         try:
             self._configure(conn)
             self._migrate(conn)
+            if self.recovered_from is not None:
+                self.salvaged = self._salvage(conn, self.recovered_from)
         except sqlite3.Error as exc:
             conn.close()
             raise self._error("open the history", exc) from exc
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
+        return conn
+
+    def recovery_note(self) -> str | None:
+        """What happened to a damaged history file, as a sentence; None when nothing did."""
+        if self.recovered_from is None:
+            return None
+        saved = (
+            f"the {self.salvaged} entries that could still be read were copied into a new one"
+            if self.salvaged
+            else "no entry in it could be read, so a new history was started"
+        )
+        return f"The history file was damaged; it was kept as {self.recovered_from}, and {saved}."
 
     # context manager -------------------------------------------------------------------------
 
@@ -299,27 +329,28 @@ class HistoryStore:
         conn.create_function(_FOLD_FUNCTION, 1, _fold, deterministic=True)  # type: ignore[arg-type]
         return conn
 
-    def _is_damaged(self) -> bool:
-        """Whether the file exists but is not a healthy SQLite database.
+    def _inspect(self) -> tuple[bool, int]:
+        """Whether the file exists but is not a healthy SQLite database, and its schema version.
 
         Checked before the real connection opens, and without letting SQLite write anything: a
         read-write connection to a damaged file deletes or checkpoints its WAL when it closes,
-        which would change (or lose part of) what is about to be moved aside.
+        which would change (or lose part of) what is about to be moved aside; one to a newer
+        version's file would switch its journal mode before refusing it.
         """
         try:
             with self.path.open("rb") as file:
                 header = file.read(len(_SQLITE_HEADER))
         except FileNotFoundError:
-            return False
+            return False, 0
         except OSError as exc:
             raise HistoryError(
                 f"Could not read the history database {self.path} ({exc.strerror or exc}). "
                 "Check that the file can be read."
             ) from exc
         if not header:
-            return False  # an empty file is an empty database to SQLite
+            return False, 0  # an empty file is an empty database to SQLite
         if header != _SQLITE_HEADER:
-            return True
+            return True, 0
         try:
             conn = sqlite3.connect(
                 self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
@@ -327,15 +358,38 @@ class HistoryStore:
         except sqlite3.Error as exc:
             raise self._error("open the history", exc) from exc
         try:
+            version = schema.user_version(conn)
+            if version > len(schema.MIGRATIONS):
+                return False, version
             rows = conn.execute("PRAGMA quick_check").fetchall()
         except sqlite3.DatabaseError as exc:
             if _error_code(exc) in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
-                return True
+                return True, 0
             # Busy, unreadable, ...: the file may be fine, so it must not be moved aside.
             raise self._error("open the history", exc) from exc
         finally:
             conn.close()
-        return rows != [("ok",)]
+        return rows != [("ok",)], version
+
+    def _newer(self, version: int) -> HistoryError:
+        return HistoryError(
+            f"The history database {self.path} was written by a newer version of ImageStudio "
+            f"(schema {version}; this version knows up to {len(schema.MIGRATIONS)}). Update "
+            "ImageStudio, or use a different history file."
+        )
+
+    def _salvage(self, conn: sqlite3.Connection, damaged: Path) -> int:
+        """Copy every entry that can still be read from the damaged file (opened read only,
+        with its journal files beside it) into the fresh database; return how many."""
+        rows = schema.readable_rows(damaged)
+        if not rows:
+            return 0
+        try:
+            with schema.immediate(conn):
+                conn.executemany(schema.INSERT_WITH_ID, rows)
+        except (sqlite3.Error, OverflowError):
+            return 0  # the fresh history stays empty; the damaged file is kept either way
+        return len(rows)
 
     def _move_damaged_aside(self) -> Path:
         """Rename the damaged file (and its journal files) to `<name>.damaged-<time>`."""
@@ -373,12 +427,8 @@ class HistoryStore:
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = schema.migrate(conn, self._fts)
-        if version > len(schema.MIGRATIONS):
-            raise HistoryError(
-                f"The history database {self.path} was written by a newer version of ImageStudio "
-                f"(schema {version}; this version knows up to {len(schema.MIGRATIONS)}). Update "
-                "ImageStudio, or use a different history file."
-            )
+        if version > len(schema.MIGRATIONS):  # written by a newer version since _inspect
+            raise self._newer(version)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -388,8 +438,7 @@ class HistoryStore:
     def _write(self, action: str, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         with self._lock:
             try:
-                with schema.immediate(self._connection()) as conn:
-                    return conn.execute(sql, params)
+                return self._repairing(lambda conn: self._write_once(conn, sql, params))
             except sqlite3.Error as exc:
                 raise self._error(action, exc) from exc
             except OverflowError as exc:  # an int too big for SQLite's 64-bit integers
@@ -397,11 +446,35 @@ class HistoryStore:
                     f"Could not {action}: a number in it is too large to store."
                 ) from exc
 
+    @staticmethod
+    def _write_once(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        with schema.immediate(conn):
+            return conn.execute(sql, params)
+
+    def _repairing(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """`work(conn)`; when it fails on a damaged full-text index (the jobs themselves are
+        healthy), the index is rebuilt from the jobs table and `work` runs once more."""
+        conn = self._connection()
+        try:
+            return work(conn)
+        except sqlite3.DatabaseError as exc:
+            if _error_code(exc) != _SQLITE_CORRUPT or not self._fts:
+                raise
+            if conn.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
+                raise  # the jobs are damaged too: restarting moves the file aside
+            if not schema.rebuild_fts(conn):
+                # The index cannot even be dropped: start a fresh file with every entry copied
+                # over (the old one is kept aside, as with any damaged history).
+                conn.close()
+                self._conn = None
+                self.recovered_from = self._move_damaged_aside()
+                self._conn = conn = self._open()
+            return work(conn)
+
     def _read(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
-            conn = self._connection()
             try:
-                return conn.execute(sql, params).fetchall()
+                return self._repairing(lambda conn: conn.execute(sql, params).fetchall())
             except sqlite3.Error as exc:
                 raise self._error(action, exc) from exc
             except OverflowError as exc:
@@ -424,6 +497,8 @@ class HistoryStore:
             )
         elif code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             hint = f"{where} is damaged. Restart ImageStudio to move it aside and start afresh."
+        elif code == _SQLITE_IOERR and _disk_nearly_full(self.path):
+            hint = "the disk is full. Free some space and try again."
         elif code == _SQLITE_IOERR:
             hint = f"the disk reported an error with {where} ({exc}). Check the disk and try again."
         else:

@@ -154,20 +154,63 @@ def row_from_record(job: JobRecord) -> tuple[Any, ...]:
     )
 
 
-def _load_json(text: str | None, expected: type) -> Any:
+def _load_json(text: Any, expected: type) -> Any:
     # A row edited by hand should not make the whole history unreadable; the raw text stays in
     # the database either way.
+    text = _text(text)
     try:
         value = json.loads(text) if text else expected()
-    except ValueError:
+    except (ValueError, RecursionError):
         return expected()
     return value if isinstance(value, expected) else expected()
 
 
+def _text(value: Any, default: str = "") -> str:
+    """A column read as text: a BLOB decoded, a number written out, NULL as `default`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return default if value is None else str(value)
+
+
+def _maybe(kind: type, value: Any) -> Any:
+    """A numeric column as `kind`, or None when it holds something else (text, a BLOB)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = kind(value)
+    except (OverflowError, ValueError):
+        return None
+    return number if kind is int or number == number else None  # nan: None
+
+
 def record_from_row(row: Sequence[Any]) -> JobRecord:
+    """A row as a record; a field that holds something odd (edited by hand, written by another
+    program) is read as its default, so one odd row never hides the rest of the history."""
     values = dict(zip(COLUMNS, row, strict=True))
-    values["request"] = _load_json(values["request"], dict)
-    values["outputs"] = tuple(str(path) for path in _load_json(values["outputs"], list))
-    values["favourite"] = bool(values["favourite"])
-    values["created_at"] = float(values["created_at"])
-    return JobRecord(**values)
+    status = _text(values["status"])
+    kind = _text(values["kind"], "generate")
+    return JobRecord(
+        id=values["id"],
+        created_at=_maybe(float, values["created_at"]) or 0.0,
+        prompt=_text(values["prompt"]),
+        negative_prompt=_text(values["negative_prompt"]),
+        model=_text(values["model"]),
+        width=_maybe(int, values["width"]),
+        height=_maybe(int, values["height"]),
+        steps=_maybe(int, values["steps"]),
+        guidance=_maybe(float, values["guidance"]),
+        scheduler=None if values["scheduler"] is None else _text(values["scheduler"]),
+        seed=_maybe(int, values["seed"]),
+        count=_maybe(int, values["count"]) or 1,
+        init_image=None if values["init_image"] is None else _text(values["init_image"]),
+        strength=_maybe(float, values["strength"]),
+        request=_load_json(values["request"], dict),
+        status=status if status in JOB_STATUSES else "failed",
+        message=_text(values["message"]),
+        outputs=tuple(_text(path) for path in _load_json(values["outputs"], list)),
+        duration=_maybe(float, values["duration"]),
+        favourite=bool(_maybe(int, values["favourite"])),
+        kind=kind,  # type: ignore[arg-type]
+    )

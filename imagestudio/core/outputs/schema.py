@@ -11,8 +11,14 @@ import contextlib
 import functools
 import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from imagestudio.core.outputs.records import COLUMNS, STATUSES
+
+#: Insert a whole row, id included (salvaging a damaged history keeps the entries' numbers).
+INSERT_WITH_ID = (
+    f"INSERT OR IGNORE INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
 
 
 def _migrate_to_v1(conn: sqlite3.Connection) -> None:
@@ -205,3 +211,56 @@ def sync_fts(conn: sqlite3.Connection, fts: bool) -> None:
     for sql in FTS_TRIGGERS.values():
         conn.execute(sql)
     conn.execute(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')")
+
+
+def rebuild_fts(conn: sqlite3.Connection) -> bool:
+    """Rebuild a damaged full-text index from the jobs table (derived data: nothing is lost);
+    False when the damaged index cannot even be dropped."""
+    try:
+        with immediate(conn):
+            for name in FTS_TRIGGERS:
+                conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+            conn.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+            sync_fts(conn, True)
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def readable_rows(path: Path, batch: int = 500) -> list[tuple[object, ...]]:
+    """Every jobs row that can still be read from a damaged database file, in id order.
+
+    Reads in batches by id, so a damaged page costs the rows on it and not the rest: after a
+    failed batch, the next one starts past it.
+    """
+    rows: list[tuple[object, ...]] = []
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error:
+        return rows
+    columns = ", ".join(COLUMNS)
+    try:
+        try:
+            top = conn.execute("SELECT MAX(id) FROM jobs").fetchone()[0]
+        except sqlite3.Error:
+            top = None
+        last = 0
+        failures = 0
+        while failures < 1000:
+            try:
+                chunk = conn.execute(
+                    f"SELECT {columns} FROM jobs WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+                ).fetchall()
+            except sqlite3.Error:
+                failures += 1
+                if top is None or last >= top:
+                    break
+                last += batch  # skip past what cannot be read
+                continue
+            if not chunk:
+                break
+            rows.extend(chunk)
+            last = int(chunk[-1][0])
+    finally:
+        conn.close()
+    return rows

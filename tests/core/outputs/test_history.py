@@ -645,9 +645,14 @@ def test_corrupt_pages_are_moved_aside(db_path: Path) -> None:
     with HistoryStore(db_path) as store:
         assert store.recovered_from is not None
         assert store.recovered_from.read_bytes() == original
-        assert store.count() == 0
+        # the rows the damage spared are copied into the fresh history, with their numbers
+        assert 0 < store.salvaged == store.count() <= 200
+        assert store.recent(limit=1)[0].prompt.startswith("job 199 ")
+        note = store.recovery_note()
+        assert str(store.recovered_from) in note and f"{store.salvaged} entries" in note
+        before = store.count()
         store.record(JobRecord(prompt="works"))
-        assert store.count() == 1
+        assert store.count() == before + 1
 
 
 def test_damaged_twice_in_a_row_keeps_both(db_path: Path) -> None:
@@ -754,3 +759,62 @@ def test_killed_writer_loses_nothing_committed(tmp_path: Path) -> None:
         assert len(store.search("killed writer")) == min(50, store.count())
         # and it is still writable
         store.record(JobRecord(prompt="after the crash"))
+
+
+def test_a_damaged_search_index_is_rebuilt_and_nothing_is_lost(db_path: Path) -> None:
+    with HistoryStore(db_path) as store:
+        for i in range(60):
+            store.record(JobRecord(prompt=f"a red fox number {i}", favourite=i == 7))
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE jobs_fts_data SET block = randomblob(length(block)) WHERE id > 1")
+    conn.commit()
+    conn.close()
+    with HistoryStore(db_path) as store:
+        assert len(store.search("fox", limit=100)) == 60  # repaired, not "restart to fix"
+        new_id = store.record(JobRecord(prompt="a blue heron"))
+        assert [r.id for r in store.search("heron")] == [new_id]
+        assert store.count() == 61 and store.get(8).favourite
+    with HistoryStore(db_path) as store:  # and it stays repaired
+        assert len(store.search("fox", limit=100)) == 60
+
+
+def test_odd_rows_degrade_one_field_not_the_history(db_path: Path) -> None:
+    with HistoryStore(db_path) as store:
+        good = store.record(JobRecord(prompt="a good row", seed=5))
+        odd = store.record(JobRecord(prompt="an odd row"))
+    conn = sqlite3.connect(db_path)
+    conn.execute(
+        "UPDATE jobs SET created_at = 'abc', prompt = CAST(x'ff61' AS BLOB), seed = 'x', "
+        "width = 1.5e400, request = '[[[', outputs = '{', count = 'x', kind = 'teleport' "
+        "WHERE id = ?",
+        (odd,),
+    )
+    conn.commit()
+    conn.close()
+    with HistoryStore(db_path) as store:
+        rows = {r.id: r for r in store.recent()}
+        assert rows[good].seed == 5
+        strange = store.get(odd)
+        assert strange.created_at == 0.0 and strange.prompt.endswith("a") and strange.seed is None
+        assert strange.request == {} and strange.outputs == () and strange.count == 1
+        assert len(store.search("good")) == 1
+
+
+def test_a_newer_schema_is_refused_without_touching_the_file(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = db_path.read_bytes()
+    with pytest.raises(HistoryError, match="newer version"):
+        HistoryStore(db_path)
+    assert db_path.read_bytes() == before
+    assert not Path(f"{db_path}-wal").exists()
+
+
+def test_search_with_a_nul_is_plain_text(db_path: Path) -> None:
+    with HistoryStore(db_path) as store:
+        store.record(JobRecord(prompt="a fox"))
+        assert [r.prompt for r in store.search("fox\x00")] == ["a fox"]
+        assert [r.prompt for r in store.search("\x00")] == ["a fox"]  # nothing left: all
