@@ -32,6 +32,7 @@ from imagestudio.core.errors import (
     OutOfMemory,
     StorageError,
 )
+from imagestudio.core.logs import details_hint
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -102,7 +103,5 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CANCELLED
     except Exception as exc:  # a bug: one line here, the traceback in the log
         logging.getLogger("imagestudio").exception("unexpected error")
-        from imagestudio.core.paths import app_paths
-
-        say(f"error: unexpected {type(exc).__name__}: {exc} (details in {app_paths().log_file})")
+        say(f"error: unexpected {type(exc).__name__}: {exc} ({details_hint()})")
         return EXIT_FAILED

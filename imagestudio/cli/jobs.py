@@ -10,7 +10,7 @@ from typing import Any
 
 from imagestudio.cli.console import ProgressBar, cancellable, load_settings_with_warnings, say
 from imagestudio.cli.parser import EXIT_CANCELLED, EXIT_OK, command, number, whole_number
-from imagestudio.core.errors import InvalidRequest, StorageError
+from imagestudio.core.errors import HistoryError, InvalidRequest, StorageError
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -261,7 +261,12 @@ def _run(
         if preview is not None and preview_dir is not None:
             _save_preview(preview, preview_dir, step)
 
-    with cancellable(bar) as cancel, Workspace(config, open_history()) as workspace:
+    try:
+        history = open_history()
+    except HistoryError as exc:  # a full disk, a locked file: the pictures still matter more
+        say(f"warning: {exc} The job runs, but it will not be in the history.")
+        history = None
+    with cancellable(bar) as cancel, Workspace(config, history) as workspace:
         outcome = run_job(
             request,
             workspace,

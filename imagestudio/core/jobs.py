@@ -16,12 +16,17 @@ from typing import Any
 
 from imagestudio import __version__
 from imagestudio.core.callbacks import CancelCheck, JobContext, NoticeCallback, StepCallback
-from imagestudio.core.errors import ImageError, ImageStudioError, JobCancelled
+from imagestudio.core.errors import ImageError, ImageStudioError, JobCancelled, StorageError
 from imagestudio.core.generation.job import run_generation
 from imagestudio.core.outcomes import JobOutcome, Product
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
 from imagestudio.core.outputs.metadata import png_text_chunks
-from imagestudio.core.outputs.storage import output_name, save_png_exact, save_png_unique
+from imagestudio.core.outputs.storage import (
+    output_name,
+    remove_stale_temporaries,
+    save_png_exact,
+    save_png_unique,
+)
 from imagestudio.core.requests import Request
 from imagestudio.core.style.job import run_style
 from imagestudio.core.vocabulary import JobKind, JobStatus
@@ -59,10 +64,17 @@ def check_inputs(request: Request) -> None:
 
 
 def save_product(
-    product: Product, folder: Path, exact_files: list[Path] | None = None
+    product: Product,
+    folder: Path,
+    exact_files: list[Path] | None = None,
+    written: list[Path] | None = None,
 ) -> list[Path]:
-    """Write every picture atomically with its settings; never overwrite an existing file."""
-    written: list[Path] = []
+    """Write every picture atomically with its settings; never overwrite an existing file.
+
+    Each file is appended to `written` as soon as it is on disk, so a caller whose later
+    picture fails (a full disk) still knows which ones were saved.
+    """
+    written = [] if written is None else written
     when = time.time()
     for index, picture in enumerate(product.pictures):
         settings = {**picture.settings, "app": f"ImageStudio {__version__}"}
@@ -81,8 +93,11 @@ def _record(
     status: JobStatus,
     message: str,
     duration: float,
+    context: JobContext | None = None,
     **columns: Any,
 ) -> int | None:
+    """Record the job; a failure to (a full disk, a locked file) is logged and, with a context,
+    said to the user, but never loses the pictures."""
     if history is None:
         return None
     try:
@@ -96,10 +111,24 @@ def _record(
                 duration=duration,
             )
         )
-    except ImageStudioError:
+    except ImageStudioError as exc:
         # Losing a history row must not lose the pictures the user just made.
         log.exception("could not record the job in history")
+        if context is not None:
+            context.notice(f"The job is not in the history: {exc}")
         return None
+
+
+_CLEANED: set[Path] = set()
+
+
+def _clean_once(folder: Path) -> None:
+    """Remove temporary files that killed processes left in the outputs folder (once a folder
+    per process: the scan is cheap, but not free on a folder of thousands of pictures)."""
+    if folder not in _CLEANED:
+        _CLEANED.add(folder)
+        for path in remove_stale_temporaries(folder):
+            log.info("removed a stale temporary file %s", path)
 
 
 def run_job(
@@ -120,18 +149,40 @@ def run_job(
     context = JobContext(on_step, is_cancelled, on_notice, previews=workspace.config.previews)
     history = workspace.history
     started = time.perf_counter()
+    _clean_once(workspace.outputs_dir)
+    files: list[Path] = []
+    product: Product | None = None
     try:
         check_inputs(request)
         product = engine_for(request.kind)(request, workspace, context)
-        files = save_product(product, workspace.outputs_dir, exact_files)
+        save_product(product, workspace.outputs_dir, exact_files, files)
     except JobCancelled as exc:
         duration = time.perf_counter() - started
         job_id = _record(history, request, "cancelled", str(exc), duration)
         return JobOutcome(request.kind, "cancelled", str(exc), history_id=job_id, duration=duration)
     except Exception as exc:
         message = str(exc) if isinstance(exc, ImageStudioError) else f"{type(exc).__name__}: {exc}"
-        _record(history, request, "failed", message, time.perf_counter() - started)
-        raise
+        duration = time.perf_counter() - started
+        if product is None or not files:
+            _record(history, request, "failed", message, duration)
+            raise
+        # Some pictures are on disk: they are in the history, and the user hears which.
+        saved = ", ".join(str(path) for path in files)
+        message = (
+            f"Only {len(files)} of {len(product.pictures)} pictures could be saved ({saved}); "
+            f"the rest could not: {message}"
+        )
+        _record(
+            history,
+            product.request,
+            "failed",
+            message,
+            duration,
+            width=product.width,
+            height=product.height,
+            outputs=tuple(str(path) for path in files),
+        )
+        raise StorageError(message) from exc
     duration = time.perf_counter() - started
     warnings = tuple(context.notices)
     job_id = _record(
@@ -140,10 +191,12 @@ def run_job(
         "done",
         " ".join(warnings),
         duration,
+        context,
         width=product.width,
         height=product.height,
         outputs=tuple(str(path) for path in files),
     )
+    warnings = tuple(context.notices)  # with the history's own, if recording failed
     seeds = tuple(picture.seed for picture in product.pictures if picture.seed is not None)
     return JobOutcome(
         request.kind,

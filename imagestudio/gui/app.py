@@ -16,7 +16,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from imagestudio import __version__
-from imagestudio.core.logs import setup_logging
+from imagestudio.core.logs import details_hint, setup_logging
 from imagestudio.core.paths import resources_dir
 from imagestudio.core.settings import load_settings
 from imagestudio.gui.theme import apply_theme
@@ -33,7 +33,7 @@ def _install_exception_hooks(show: Callable[[str], None] | None = None) -> None:
     def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         log.error("unhandled exception", exc_info=(kind, value, tb))
         if show is not None and threading.current_thread() is threading.main_thread():
-            show(f"Something went wrong: {kind.__name__}: {value}. Details are in the log.")
+            show(f"Something went wrong: {kind.__name__}: {value}; {details_hint()}.")
 
     def thread_hook(args: threading.ExceptHookArgs) -> None:
         log.error(

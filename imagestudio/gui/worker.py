@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
 from imagestudio.core.errors import ImageStudioError
+from imagestudio.core.logs import details_hint
 from imagestudio.core.settings import Settings
 from imagestudio.gui.images import qimage_from_array
 
@@ -88,7 +89,7 @@ class JobWorker(QObject):
             return
         log.exception("job %s failed unexpectedly", job_id)  # the traceback goes to the log
         self.job_failed.emit(
-            job_id, f"Something went wrong: {type(exc).__name__}: {exc}. Details are in the log."
+            job_id, f"Something went wrong: {type(exc).__name__}: {exc}; {details_hint()}."
         )
 
     def _step_emitter(self, job_id: int) -> Any:

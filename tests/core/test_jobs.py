@@ -115,3 +115,14 @@ def test_the_outcome_is_one_plain_record(engine, tiny_model, tmp_path) -> None:
     assert outcome.summary.startswith("64x64, DPM++ 2M, seed ")
     assert outcome.width == outcome.height == 64 and outcome.duration > 0
     assert outcome.request.seed == outcome.seeds[0]  # the request as it ran
+
+
+def test_a_job_removes_what_a_killed_writer_left(engine, tiny_model, tmp_path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    left = out / ".20261202-120000_5_a-fox.png.999999999.k3j2.tmp"  # its process is gone
+    left.write_bytes(b"half a png")
+    mine = out / "notes.tmp"
+    mine.write_bytes(b"the user's")
+    run_job(make(tiny_model), workspace(engine, None, out))
+    assert not left.exists() and mine.exists()

@@ -19,6 +19,21 @@ if TYPE_CHECKING:
     from PIL import Image, PngImagePlugin
 
 SLUG_MAX = 48
+# Temporary files of atomic writes are named .<name>.<pid>.<random>.tmp: one whose process is gone,
+# or older than this (a picture takes well under a second to write), is left over from a kill.
+STALE_AFTER_S = 15 * 60
+_TEMP_PREFIX = "."
+_TEMP_SUFFIX = ".tmp"
+
+
+def _current_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any thread starts
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -42,11 +57,16 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{_TEMP_PREFIX}{path.name}.{os.getpid()}.", suffix=_TEMP_SUFFIX, dir=path.parent
+        )
     except OSError as exc:
         raise StorageError(f"Cannot write to the folder {path.parent}: {exc.strerror}.") from exc
     tmp = Path(tmp_name)
     try:
+        # mkstemp makes the file private (0600); the user's files get the mode their umask
+        # gives (gallery tools, other accounts), and a replaced file keeps its own mode.
+        _set_mode(fd, path, overwrite)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -67,6 +87,62 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = False) -> P
         tmp.unlink(missing_ok=True)
         raise StorageError(f"Could not write {path}: {exc.strerror}.") from exc
     return path
+
+
+def _set_mode(fd: int, path: Path, overwrite: bool) -> None:
+    if os.name == "nt":
+        return
+    mode = 0o666 & ~_UMASK
+    if overwrite:
+        with contextlib.suppress(OSError):
+            mode = path.stat().st_mode & 0o7777
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, mode)
+
+
+def remove_stale_temporaries(folder: Path, older_than: float = STALE_AFTER_S) -> list[Path]:
+    """Delete the temporary files that interrupted atomic writes left in `folder` (a process
+    killed between writing and renaming); return what was removed. Only ImageStudio's own
+    pattern (.<name>.<pid>.<random>.tmp) is touched: when its process is gone, or when it is
+    older than `older_than` seconds."""
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX)):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            young = now - entry.stat(follow_symlinks=False).st_mtime < older_than
+            if young and _writer_alive(name):
+                continue
+            os.unlink(entry.path)
+        except OSError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _writer_alive(temporary: str) -> bool:
+    """Whether the process that named this temporary file may still be writing it."""
+    parts = temporary[: -len(_TEMP_SUFFIX)].rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return True  # not ours to judge by process: age decides
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True
+    return True
 
 
 def slugify(text: str, limit: int = SLUG_MAX) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from imagestudio.core.errors import ImageStudioError, JobCancelled
+from imagestudio.core.logs import details_hint
 from imagestudio.core.models.downloads import DownloadPlan, download_model, plan_download
 from imagestudio.core.models.importing import import_model
 from imagestudio.core.models.library import ModelEntry
@@ -110,7 +111,7 @@ class ModelTaskWorker(QObject):
             self.task_finished.emit(TaskOutcome(task, "failed", message))
         except Exception as exc:
             log.exception("model task %r failed unexpectedly", task)  # the traceback: the log
-            message = f"Something went wrong: {type(exc).__name__}: {exc}. Details are in the log."
+            message = f"Something went wrong: {type(exc).__name__}: {exc}; {details_hint()}."
             self.task_finished.emit(TaskOutcome(task, "failed", message))
         else:
             self.task_finished.emit(TaskOutcome(task, "done", result=result))

@@ -95,3 +95,37 @@ def test_planned_outputs(tmp_path: Path) -> None:
     (tmp_path / "a-2.png").write_bytes(b"x")
     with pytest.raises(StorageError, match="already exists"):
         check_can_create(plan_output_files(tmp_path / "a.png", 2))
+
+
+def test_new_files_follow_the_umask_and_replaced_files_keep_their_mode(tmp_path: Path) -> None:
+    import stat
+
+    from imagestudio.core.outputs import storage
+
+    picture = atomic_write_bytes(tmp_path / "a.png", b"x")
+    assert stat.S_IMODE(picture.stat().st_mode) == 0o666 & ~storage._UMASK
+    kept = tmp_path / "settings.json"
+    kept.write_bytes(b"{}")
+    kept.chmod(0o600)
+    atomic_write_bytes(kept, b"{}\n", overwrite=True)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+
+def test_stale_temporaries_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from imagestudio.core.outputs.storage import remove_stale_temporaries
+
+    old = tmp_path / ".picture.png.abc123.tmp"
+    fresh = tmp_path / f".other.png.{os.getpid()}.def456.tmp"
+    dead = tmp_path / ".third.png.999999999.xyz.tmp"  # no such process: killed mid-write
+    theirs = tmp_path / "notes.tmp"
+    hidden = tmp_path / ".hidden"
+    for path in (old, fresh, dead, theirs, hidden):
+        path.write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    for path in (old, theirs, hidden):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted([old, dead])
+    assert fresh.exists() and theirs.exists() and hidden.exists()
