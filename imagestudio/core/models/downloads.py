@@ -660,6 +660,10 @@ def _copy_body(
     is_cancelled: CancelCheck | None,
     chunk_size: int,
 ) -> None:
+    # A server that sends more than the file list said (or, for a file of unknown size, more
+    # than any file a model needs) is not sending this file: stop instead of filling the disk.
+    limit = (plan_size(plan, path) or _UNKNOWN_SIZE_LIMIT) - offset
+    received = 0
     try:
         with open(part, "ab" if offset else "wb") as fh:
             while True:
@@ -673,6 +677,13 @@ def _copy_body(
                     ) from exc
                 if not chunk:
                     break
+                received += len(chunk)
+                if received > limit:
+                    raise ModelError(
+                        f"{plan.host} sent more of {path} than the file holds; the download "
+                        "was stopped. Try again later, or check the mirror set in "
+                        f"{ENDPOINT_ENV}."
+                    )
                 fh.write(chunk)
                 progress.add(len(chunk), path)
     except OSError as exc:
@@ -684,6 +695,14 @@ def _copy_body(
                 "where it stopped."
             ) from exc
         raise StorageError(f"Could not write {part}: {exc.strerror or exc}.") from exc
+
+
+_UNKNOWN_SIZE_LIMIT = 2**30
+
+
+def plan_size(plan: DownloadPlan, path: str) -> int:
+    """The size the file list gave for `path` (0: not given)."""
+    return next((size for name, size in plan.files if name == path), 0)
 
 
 def _cancel_point(is_cancelled: CancelCheck | None, plan: DownloadPlan) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +26,7 @@ ENDPOINT_ENV = "HF_ENDPOINT"
 TOKEN_ENV = "HF_TOKEN"
 # A file list or a model_index.json is KBs; a server that sends more is not the Hub.
 MAX_JSON_BYTES = 32 * 2**20
+JSON_DEADLINE_S = 120.0
 
 
 class RequestContext:
@@ -92,14 +94,33 @@ def resolve_url(endpoint: str, repo_id: str, revision: str, path: str) -> str:
     return f"{endpoint}/{repo_id}/resolve/{rev}/{urllib.parse.quote(path, safe='/')}"
 
 
+def _read_bounded(response: Any, context: RequestContext) -> bytes:
+    """The whole answer, refused when it is larger than any file list or when it trickles in
+    for longer than JSON_DEADLINE_S (each read has the socket timeout; this bounds the sum)."""
+    started = time.monotonic()
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = response.read(64 * 1024)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise ValueError("too large")
+        if time.monotonic() - started > JSON_DEADLINE_S:
+            raise ModelError(
+                f"{host_of(context.endpoint)} took too long to send {context.what} of "
+                f"{context.repo_id}. Try again later."
+            )
+        parts.append(chunk)
+
+
 def get_json(
     url: str, token: str | None, timeout: float, context: RequestContext
 ) -> dict[str, Any]:
     with open_url(url, token, timeout, context, {}) as response:
         try:
-            raw = response.read(MAX_JSON_BYTES + 1)
-            if len(raw) > MAX_JSON_BYTES:
-                raise ValueError("too large")
+            raw = _read_bounded(response, context)
             data = json.loads(raw.decode("utf-8"))
         except (OSError, HTTPException) as exc:
             raise ModelError(

@@ -38,6 +38,8 @@ class FakeRepo:
     # The real Hub sends weights to a CDN on another host; "localhost" vs "127.0.0.1" is one.
     cdn_host: str = "127.0.0.1"
     bad_sha: set[str] = field(default_factory=set)
+    # sizes the file list claims, where they differ from what is served (a lying server)
+    listed_sizes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,12 +128,13 @@ class HubHandler(BaseHTTPRequestHandler):
             return self._status(404, {"X-Error-Code": "RevisionNotFound"})
         siblings = []
         for name, data in sorted(repo.files.items()):
-            entry: dict[str, object] = {"rfilename": name, "size": len(data)}
+            size = repo.listed_sizes.get(name, len(data))
+            entry: dict[str, object] = {"rfilename": name, "size": size}
             if name.endswith(WEIGHT_SUFFIXES):
                 digest = hashlib.sha256(data).hexdigest()
                 if name in repo.bad_sha:
                     digest = "0" * 64
-                entry["lfs"] = {"size": len(data), "sha256": digest}
+                entry["lfs"] = {"size": size, "sha256": digest}
             siblings.append(entry)
         body = json.dumps({"id": repo_id, "sha": COMMIT, "siblings": siblings}).encode()
         self.send_response(200)
@@ -659,3 +662,16 @@ class _Answer:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_a_server_that_sends_more_than_the_file_holds_is_stopped(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    hub.repos["evil/endless"] = FakeRepo(
+        {"art.safetensors": b"a" * 3_000_000}, listed_sizes={"art.safetensors": 1000}
+    )
+    models = tmp_path / "models"
+    with pytest.raises(ModelError, match="sent more"):
+        download_model("evil/endless", models, endpoint=hub.endpoint)
+    parts = list(models.rglob("*.part"))
+    assert all(p.stat().st_size <= 1000 for p in parts)
