@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Property-based tests run this many examples each; raise it for a long fuzzing run.
+FUZZ_EXAMPLES = int(os.environ.get("IMAGESTUDIO_FUZZ_EXAMPLES", "150"))
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imagestudio.core.paths import app_paths
 from imagestudio.core.settings import SCHEMA_VERSION, Settings, load_settings, save_settings
+from tests.conftest import FUZZ_EXAMPLES
 
 
 def test_defaults_when_no_file() -> None:
@@ -132,3 +136,67 @@ def test_a_file_that_cannot_be_moved_aside_is_never_written_over(monkeypatch) ->
 
 def _refuse(*args: object) -> None:
     raise PermissionError(13, "Permission denied")
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)
+    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=20,
+)
+KEYS = st.sampled_from(
+    [
+        "device",
+        "precision",
+        "previews",
+        "theme",
+        "model_prediction",
+        "schema_version",
+        "outputs_dir",
+        "memory_mode",
+        "future_key",
+        "scan_hf_cache",
+    ]
+)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None)
+@given(
+    raw=st.one_of(
+        st.binary(max_size=500),
+        st.dictionaries(KEYS, JSON_VALUES).map(lambda d: json.dumps(d).encode()),
+    )
+)
+def test_any_settings_file_loads_and_saving_loses_nothing(raw: bytes) -> None:
+    import shutil
+
+    folder = app_paths().config_dir
+    shutil.rmtree(folder, ignore_errors=True)
+    path = _write(raw)
+    started = time.perf_counter()
+    loaded = load_settings()  # never raises
+    assert time.perf_counter() - started < 0.5
+    try:
+        original = json.loads(raw)
+    except ValueError:
+        original = None
+    if not isinstance(original, dict):
+        assert list(folder.glob("settings.unreadable-*.json")) or not path.exists()
+        return
+    save_settings(loaded)
+    saved = json.loads(path.read_text())
+    for key, value in original.items():
+        assert key in saved  # nothing dropped
+        if key not in ("schema_version",) and key not in _known_valid(original, loaded):
+            assert saved[key] == value  # unknown keys and unusable values kept as they were
+    assert saved["schema_version"] >= min(
+        SCHEMA_VERSION,
+        original.get("schema_version", SCHEMA_VERSION)
+        if isinstance(original.get("schema_version"), int)
+        else SCHEMA_VERSION,
+    )
+
+
+def _known_valid(original: dict, loaded: Settings) -> set[str]:
+    return {key for key in original if key not in loaded.kept}

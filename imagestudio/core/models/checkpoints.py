@@ -433,6 +433,12 @@ def convert_to_safetensors(
         ) from exc
     except (EOFError, OSError) as exc:
         raise ModelError(f"{source.name} is damaged or cut short: {exc}.") from exc
+    except (KeyError, IndexError, OverflowError, MemoryError, RecursionError, ImportError) as exc:
+        # a file that is not a pickle at all trips the unpickler in many ways
+        raise ModelError(
+            f"{source.name} is not a PyTorch checkpoint (it could not be read as one); "
+            "nothing in it was run."
+        ) from exc
     if isinstance(data, Mapping) and isinstance(data.get("state_dict"), Mapping):
         data = data["state_dict"]
     tensors: dict[str, Any] = {}

@@ -20,6 +20,7 @@ from imagestudio.core.models.checkpoints import read_header
 from imagestudio.core.models.library import resolve_model, scan_library
 from imagestudio.core.paths import app_paths
 from tests.cli.test_cli import run
+from tests.conftest import FUZZ_EXAMPLES
 
 
 def safetensors_with_header(path: Path, header: bytes, body: bytes = b"") -> Path:
@@ -57,7 +58,9 @@ def test_bad_headers_are_model_errors(tmp_path: Path, name: str) -> None:
 
 
 @settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(header=st.binary(max_size=2000), body=st.binary(max_size=64))
 def test_any_header_bytes(tmp_path: Path, header: bytes, body: bytes) -> None:

@@ -22,10 +22,13 @@ from imagestudio.core.outputs.metadata import (
     parse_parameters,
     read_settings,
 )
+from tests.conftest import FUZZ_EXAMPLES
 
 FAST_S = 0.5  # per parse, on a slow CI core; the measured figures are in the closing note
 _settings = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
