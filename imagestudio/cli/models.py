@@ -205,7 +205,8 @@ def _set(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _download(args: argparse.Namespace, settings: Settings) -> int:
-    from imagestudio.core.models.downloads import check_target, download_model, plan_download
+    from imagestudio.core.models.download_plan import plan_download
+    from imagestudio.core.models.downloads import check_target, download_model
 
     models_dir = settings.resolved_models_dir()
     plan = plan_download(

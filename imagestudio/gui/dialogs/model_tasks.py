@@ -18,7 +18,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from imagestudio.core.errors import ImageStudioError, JobCancelled
 from imagestudio.core.logs import details_hint
-from imagestudio.core.models.downloads import DownloadPlan, download_model, plan_download
+from imagestudio.core.models.download_plan import DownloadPlan, plan_download
+from imagestudio.core.models.downloads import download_model
 from imagestudio.core.models.importing import import_model
 from imagestudio.core.models.library import ModelEntry
 

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from imagestudio.core.models.checkpoints import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX
-from imagestudio.core.models.downloads import DownloadPlan
+from imagestudio.core.models.download_plan import DownloadPlan
 from imagestudio.core.models.importing import is_pickle
 from imagestudio.core.models.library import ModelEntry, scan_library
 from imagestudio.core.settings import Settings

@@ -17,13 +17,13 @@ import pytest
 
 from imagestudio.core.errors import InvalidRequest, JobCancelled, ModelError, StorageError
 from imagestudio.core.models import downloads
-from imagestudio.core.models.downloads import (
+from imagestudio.core.models.download_plan import (
     DownloadPlan,
-    download_model,
     local_path,
     plan_download,
     validate_repo_id,
 )
+from imagestudio.core.models.downloads import download_model
 from imagestudio.core.models.library import check_model_folder
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
