@@ -183,6 +183,23 @@ def cases(model: Path) -> list[Case]:
             ["stylize", "--content", f"@{picture}", "--style", "@ok.png"],
             pictures,
         )
+        add(
+            f"stylize quality --style {picture}",
+            [
+                "stylize",
+                "--content",
+                "@ok.png",
+                "--style",
+                f"@{picture}",
+                "--mode",
+                "quality",
+                "--iterations",
+                "2",
+                "--size",
+                "64",
+            ],
+            pictures,
+        )
     add("generate --init /dev/zero", [*gen, "--init", "/dev/zero"])
     add("generate --init /tmp", [*gen, "--init", "/tmp"])
     add("stylize --style /dev/zero", ["stylize", "--content", "/dev/zero", "--style", "/dev/zero"])
@@ -221,7 +238,13 @@ def cases(model: Path) -> list[Case]:
         "settings huge number": b'{"memory_mode": ' + b"9" * 5000 + b"}",
         "settings newer schema": b'{"schema_version": 99, "x": 1, "device": "quantum"}',
     }.items():
-        for argv in (["info"], ["models", "set", "starter", "--prediction", "epsilon"], gen):
+        for argv in (
+            ["info"],
+            ["models", "set", "starter", "--prediction", "epsilon"],
+            gen,
+            ["history", "list"],
+            ["models", "list"],
+        ):
             add(
                 f"{name}: {argv[0]} {argv[1] if len(argv) > 1 else ''}"[:60],
                 argv,
