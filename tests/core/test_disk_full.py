@@ -74,6 +74,18 @@ def test_room_for_one_picture_of_three(capsys, small_disk: Path, tiny_model: Pat
     assert job.status == "failed" and job.outputs == (str(on_disk[0]),)
 
 
+def generate_into(out: Path, model: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run `imagestudio generate` in a child process, two steps, pictures into `out`."""
+    argv = ["generate", "a red circle", "--model", str(model), "--steps", "2", "--output"]
+    return subprocess.run(
+        [sys.executable, "-m", "imagestudio", *argv, str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
 def test_a_full_disk_under_the_history_is_said(
     small_disk: Path, tiny_model: Path, tmp_path
 ) -> None:
@@ -83,25 +95,7 @@ def test_a_full_disk_under_the_history_is_said(
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
     fill(small_disk, 0)
     out = tmp_path / "out"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "imagestudio",
-            "generate",
-            "a red circle",
-            "--model",
-            str(tiny_model),
-            "--steps",
-            "2",
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    done = generate_into(out, tiny_model, env)
     assert done.returncode == cli.EXIT_OK, done.stderr
     assert "Traceback" not in done.stderr and "Logging error" not in done.stderr
     assert "not be in the history" in done.stderr and "disk is full" in done.stderr
@@ -116,25 +110,7 @@ def test_a_history_that_opens_but_cannot_take_the_row(
     with HistoryStore(home / "data" / "history.sqlite3"):  # its WAL and shm files exist now
         fill(small_disk, 0)
         out = tmp_path / "out"
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "imagestudio",
-                "generate",
-                "a red circle",
-                "--model",
-                str(tiny_model),
-                "--steps",
-                "2",
-                "--output",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
+        done = generate_into(out, tiny_model, env)
     assert done.returncode == cli.EXIT_OK, done.stderr
     assert "Traceback" not in done.stderr and "Logging error" not in done.stderr
     assert "history" in done.stderr and "disk is full" in done.stderr, done.stderr
