@@ -35,7 +35,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--arch",
         default="small",
-        choices=("tiny", "small", "sd15"),
+        choices=("tiny", "small", "sd15", "sdxl"),
         help="random model to build when --model is not given (default small)",
     )
     bench.add_argument("--steps", type=whole_number, default=20, metavar="N")

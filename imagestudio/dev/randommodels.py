@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-ARCHES = ("tiny", "small", "sd15")
+ARCHES = ("tiny", "small", "sd15", "sdxl")
 
 
 def byte_unicode_alphabet() -> list[str]:
@@ -154,8 +154,65 @@ def assemble_sd_pipeline(vae: Any, text_encoder: Any, tokenizer: Any, unet: Any)
     )
 
 
+def build_random_sdxl(folder: Path, seed: int = 0) -> Path:
+    """Save a random-weight SDXL base pipeline, in the real shapes, as a diffusers folder.
+
+    The shapes are the shipped single-file configs (`resources/configs/sdxl`, the SDXL 1.0 base
+    configs) and the tokenizers the shipped CLIP vocabulary, so nothing is downloaded. The
+    weights are made and saved in float16 (the UNet alone would be 10 GB in float32); building
+    takes a few minutes and about 12 GB of RAM on a CPU. For GPU benchmarks.
+    """
+    import shutil
+
+    from imagestudio.core.generation.engine import prepare_model_stack
+    from imagestudio.core.paths import resources_dir
+
+    prepare_model_stack()
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    folder = Path(folder)
+    shutil.copytree(resources_dir() / "configs" / "sdxl", folder)
+    vocabulary = resources_dir() / "tokenizers" / "clip"
+    for tokenizer in ("tokenizer", "tokenizer_2"):
+        for name in ("vocab.json", "merges.txt"):
+            shutil.copyfile(vocabulary / name, folder / tokenizer / name)
+    torch.manual_seed(seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float16)
+    try:
+        parts: list[tuple[str, Any]] = [
+            (
+                "text_encoder",
+                CLIPTextModel(CLIPTextConfig.from_pretrained(folder / "text_encoder")),
+            ),
+            (
+                "text_encoder_2",
+                CLIPTextModelWithProjection(
+                    CLIPTextConfig.from_pretrained(folder / "text_encoder_2")
+                ),
+            ),
+            (
+                "unet",
+                UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(folder / "unet")),
+            ),
+            ("vae", AutoencoderKL.from_config(AutoencoderKL.load_config(folder / "vae"))),
+        ]
+    finally:
+        torch.set_default_dtype(previous)
+    for name, model in parts:
+        model.to(torch.float16).save_pretrained(folder / name, safe_serialization=True)
+    return folder
+
+
 def build_random_sd(folder: Path, arch: str = "tiny", seed: int = 0) -> Path:
-    """Save a random-weight StableDiffusionPipeline as a diffusers folder (safetensors)."""
+    """Save a random-weight Stable Diffusion pipeline as a diffusers folder (safetensors).
+
+    `arch` "sdxl" builds SDXL base in its real shapes (`build_random_sdxl`); the others SD 1.x.
+    """
+    if arch == "sdxl":
+        return build_random_sdxl(folder, seed)
     from imagestudio.core.generation.engine import prepare_model_stack
 
     prepare_model_stack()
