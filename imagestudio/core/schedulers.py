@@ -45,6 +45,7 @@ SCHEDULERS: tuple[SchedulerSpec, ...] = (
 _ALIASES = {
     "euler_a": "Euler a",
     "euler ancestral": "Euler a",
+    "k_euler_ancestral": "Euler a",  # NovelAI
     "k_euler_a": "Euler a",
     "k_euler": "Euler",
     "dpmpp_2m": "DPM++ 2M",
@@ -52,14 +53,16 @@ _ALIASES = {
     "dpmpp_2m_karras": "DPM++ 2M Karras",
     "dpm++2m karras": "DPM++ 2M Karras",
     "unipc": "UniPC",
+    "uni_pc": "UniPC",  # ComfyUI
     "ddim": "DDIM",
     "pndm": "PNDM",
+    "plms": "PNDM",  # A1111's name for the same pseudo-linear multistep method
     "lcm": "LCM",
 }
 
 
 def _key(name: str) -> str:
-    return " ".join(name.strip().lower().replace("-", " ").split())
+    return " ".join(name.strip().lower().replace("-", " ").replace("_", " ").split())
 
 
 _BY_KEY: dict[str, SchedulerSpec] = {_key(spec.name): spec for spec in SCHEDULERS}
@@ -108,22 +111,40 @@ def friendly_name(scheduler: Any) -> str:
     return class_name.removesuffix("Scheduler")
 
 
+# How A1111 1.9+ names our schedulers: the sampler, and its "Schedule type" when it matters.
+# A1111's "Automatic" schedule means Karras for DPM++ 2M, so plain DPM++ 2M must say "Uniform".
+_A1111_FORM: dict[str, tuple[str, str | None]] = {
+    "DPM++ 2M": ("DPM++ 2M", "Uniform"),
+    "DPM++ 2M Karras": ("DPM++ 2M", "Karras"),
+    "PNDM": ("PLMS", None),
+}
+
+
+def a1111_sampler(name: str) -> tuple[str, str | None]:
+    """The `Sampler` and `Schedule type` A1111 1.9+ needs to restore our scheduler `name`
+    exactly (the schedule None when the sampler's own default is ours)."""
+    return _A1111_FORM.get(name, (name, None))
+
+
 def sampler_from_metadata(name: object, extra: dict[str, str] | None = None) -> str | None:
     """Our scheduler for the sampler another tool wrote in a picture's settings, or None when
     we have none like it (the form then keeps the model's own).
 
     Newer A1111 writes the Karras schedule as its own key ("Schedule type: Karras") rather than
-    in the sampler's name; both spellings give "DPM++ 2M Karras".
+    in the sampler's name, as ComfyUI, SwarmUI and Fooocus write their `scheduler`; both
+    spellings give "DPM++ 2M Karras". A sampler on a Karras schedule we have no Karras twin for
+    gives None rather than the plain sampler, which would make another picture.
     """
     if not isinstance(name, str) or not name.strip():
         return None
     schedule = next((v for k, v in (extra or {}).items() if k.lower() == "schedule type"), "")
-    candidates = [name]
-    if schedule.strip().lower() == "karras" and "karras" not in name.lower():
-        candidates.insert(0, f"{name} Karras")
-    for candidate in candidates:
-        try:
-            return canonical_scheduler_name(candidate)
-        except InvalidRequest:
-            continue
-    return None
+    schedule = schedule.strip().lower()
+    if schedule == "automatic" and _key(name).startswith("dpm++"):
+        schedule = "karras"  # A1111's "Automatic" schedule for its DPM++ samplers is Karras
+    if schedule == "karras" and "karras" not in name.lower():
+        # "Euler" on a Karras schedule is not plain Euler: without a Karras twin, no match.
+        name = f"{name} Karras"
+    try:
+        return canonical_scheduler_name(name)
+    except InvalidRequest:
+        return None

@@ -12,8 +12,9 @@ from imagestudio.core.errors import ImageError, ModelError
 from imagestudio.core.generation.job import DIFFUSION
 from imagestudio.core.jobs import run_job
 from imagestudio.core.outputs.history import HistoryStore
-from imagestudio.core.outputs.metadata import read_settings
+from imagestudio.core.outputs.metadata import parse_parameters, read_settings
 from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.schedulers import sampler_from_metadata
 from imagestudio.core.workspace import EngineConfig, Workspace
 
 
@@ -57,6 +58,10 @@ def test_done_job_writes_pngs_with_settings_and_history(engine, tiny_model, tmp_
     # the A1111 text chunk alone is enough for other tools
     text = Image.open(outcome.files[1]).text["parameters"]
     assert "Seed: 6" in text and "Sampler: DPM++ 2M" in text and "Size: 64x64" in text
+    # plain DPM++ 2M says so: A1111's "Automatic" schedule would restore it as Karras
+    assert "Schedule type: Uniform" in text and "Denoising strength" not in text
+    from_text = parse_parameters(text)
+    assert sampler_from_metadata(from_text.sampler, from_text.extra) == "DPM++ 2M"
 
     # the stored request re-creates this image (alone rather than in a batch of two, so float
     # rounding in batched kernels may move a channel by one level)

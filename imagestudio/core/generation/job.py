@@ -8,6 +8,7 @@ from imagestudio.core.generation.engine import Engine, GenerationResult
 from imagestudio.core.outcomes import Picture, Product
 from imagestudio.core.outputs.metadata import ImageSettings, format_parameters
 from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.schedulers import a1111_sampler
 from imagestudio.core.workspace import EngineConfig, EngineSlot, Workspace
 
 
@@ -30,19 +31,21 @@ DIFFUSION = EngineSlot("diffusion", _engine_key, Engine.from_config, Engine.unlo
 def parameters_text(result: GenerationResult, index: int) -> str:
     """The A1111-style settings text of image `index` of a result."""
     request = result.request
+    sampler, schedule = a1111_sampler(result.scheduler)
+    extra = {"Schedule type": schedule} if schedule else {}
     return format_parameters(
         ImageSettings(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,
             steps=request.steps,
-            sampler=result.scheduler,
+            sampler=sampler,
             cfg_scale=float(request.guidance),
             seed=result.seeds[index],
             width=result.width,
             height=result.height,
             model=result.model_name,
             denoising_strength=float(request.strength) if request.is_img2img else None,
-            extra={"Version": f"ImageStudio {__version__}"},
+            extra=extra | {"Version": f"ImageStudio {__version__}"},
             source="imagestudio",
         )
     )

@@ -26,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from imagestudio.core.errors import ImageError
+from imagestudio.core.outputs import foreign
 
 __all__ = [
     "ImageSettings",
@@ -86,7 +87,8 @@ class ImageSettings:
 
     `extra` holds every other A1111 "Key: value" pair verbatim (also known keys whose value could
     not be understood, e.g. ``Steps: abc``), so nothing read is lost when written back.
-    `source` says which metadata the settings came from: "imagestudio", "a1111" or "invokeai".
+    `source` says which metadata the settings came from: "imagestudio", "a1111", "invokeai",
+    or, for JSON other tools put where A1111 puts text, "fooocus", "swarmui" or "json".
     `request` is the decoded ``imagestudio`` JSON chunk when the image has one.
     """
 
@@ -432,6 +434,28 @@ def _from_imagestudio(data: dict[str, Any], parameters: str | None) -> ImageSett
     )
 
 
+def _from_text(text: str) -> ImageSettings | None:
+    """Settings in a `parameters` chunk or UserComment: A1111 text with its settings line, or
+    another tool's JSON. Anything else (prose, JSON without a prompt) is no settings: a prompt
+    box full of JSON would be worse than nothing."""
+    if text.lstrip().startswith("{"):
+        data = _load_json_object(text)
+        fields = None if data is None else foreign.settings_fields(data, _as_int, _as_float)
+        if data is None or fields is None:
+            return None
+        version = str(data.get("version", ""))
+        source = (
+            "swarmui"
+            if "sui_image_params" in data
+            else "fooocus"
+            if "fooocus" in version.lower()
+            else "json"
+        )
+        return ImageSettings(**fields, source=source)
+    settings, has_settings_line = _parse(text)
+    return settings if has_settings_line else None
+
+
 def _from_invokeai(data: dict[str, Any]) -> ImageSettings:
     return ImageSettings(
         prompt=_as_str(data.get("positive_prompt")) or "",
@@ -520,14 +544,14 @@ def _settings_of(image: Image.Image) -> ImageSettings | None:
         return _from_imagestudio(ours, parameters)
 
     if parameters is not None:
-        return parse_parameters(parameters)
+        return _from_text(parameters)
 
     comment = _exif_user_comment(image)
     if comment is not None and len(comment) <= MAX_TEXT_CHARS and comment.strip():
         # A UserComment is a general-purpose field (cameras and photo apps write notes there),
-        # so it only counts as settings when it has an A1111 settings line.
-        settings, has_settings_line = _parse(comment)
-        if has_settings_line:
+        # so it only counts as settings in a known format.
+        settings = _from_text(comment)
+        if settings is not None:
             return settings
 
     invoke = _load_json_object(_text_chunk(chunks, INVOKEAI_KEY))
@@ -550,9 +574,11 @@ def read_settings(source: str | os.PathLike[str] | Image.Image) -> ImageSettings
     """Read the generation settings an image carries, from a file path or an open PIL image.
 
     Tries, in order: our ``imagestudio`` JSON chunk (the ``parameters`` chunk, if present,
-    fills only what the JSON lacks), A1111 ``parameters`` text (PNG chunk, or the EXIF
-    UserComment of JPEG/WebP), InvokeAI's ``invokeai_metadata`` chunk. Returns None when the
-    image carries none of them. Malformed metadata is skipped, never raised.
+    fills only what the JSON lacks), the ``parameters`` PNG chunk or the EXIF UserComment of
+    JPEG/WebP (A1111 text with its settings line, or Fooocus/SwarmUI/Space JSON, see
+    `foreign`), InvokeAI's ``invokeai_metadata`` chunk. Returns None when the image carries
+    none of them: text in no known format is not taken as a prompt. Malformed metadata is
+    skipped, never raised.
 
     Raises ImageError when the file is missing or is not an image that can be read.
     """

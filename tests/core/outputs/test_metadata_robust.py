@@ -130,3 +130,28 @@ def test_more_than_a_megabyte_of_text_is_not_parsed(tmp_path: Path) -> None:
     text = "a fox\nSteps: 7, " + "K: v, " * 200_000
     assert read_bytes(tmp_path, png_with({PARAMETERS_KEY: text})) is None
     assert parse_parameters(text).steps == 7  # the parser itself copes; the reader bounds it
+
+
+JSON_VALUE = st.recursive(
+    st.one_of(
+        st.integers(), st.floats(), st.text(max_size=30), st.none(), st.booleans(), PARSER_TEXT
+    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+KNOWN_SPELLINGS = st.sampled_from(
+    [
+        *("prompt", "Negative Prompt", "steps", "cfgscale", "seed", "resolution", "width"),
+        *("model", "sampler", "scheduler", "loras", "loraweights", "lora_combined_1"),
+        "sui_image_params",
+    ]
+)
+
+
+@_settings
+@given(data=st.dictionaries(KNOWN_SPELLINGS, JSON_VALUE, max_size=10))
+def test_other_tools_json_with_any_values(tmp_path: Path, data: dict) -> None:
+    """Other tools' JSON under the spellings the reader looks for, holding anything."""
+    got = read_bytes(tmp_path, png_with({PARAMETERS_KEY: json.dumps(data)}))
+    if got is not None:
+        assert isinstance(got.prompt, str) and all(isinstance(v, str) for v in got.extra.values())
