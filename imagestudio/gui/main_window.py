@@ -46,7 +46,7 @@ from imagestudio.core.models.library import scan_library
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
 from imagestudio.core.outputs.metadata import read_settings
 from imagestudio.core.paths import app_paths
-from imagestudio.core.requests import BUILTIN_MODEL, Request
+from imagestudio.core.requests import BUILTIN_MODEL, Request, request_from_dict
 from imagestudio.core.settings import Settings, load_settings, save_settings
 from imagestudio.core.vocabulary import JobKind
 from imagestudio.gui.dialogs.settings import SettingsDialog
@@ -424,9 +424,28 @@ class MainWindow(QMainWindow):
                 f"{Path(path).name} carries no generation settings that ImageStudio can read."
             )
             return False
-        self.prompt.load_image_settings(found)
+        if not self._load_own_request(found.request):
+            self.prompt.load_image_settings(found)
         self.canvas.show_result(path)
         self.statusBar().showMessage(f"Loaded the settings of {Path(path).name}.", 8000)
+        return True
+
+    def _load_own_request(self, data: dict | None) -> bool:
+        """A picture of ours: its whole request (LoRAs, strength, a style job's settings) in its
+        kind's form, that tab on show. False when there is none this window can use, so the
+        picture's settings are read as another tool's."""
+        if data is None:
+            return False
+        try:
+            request = request_from_dict(data)
+        except InvalidRequest:
+            return False
+        form = self.forms.get(request.kind)
+        if form is None:
+            return False
+        tab, panel = form
+        panel.load_request(request)
+        self.tabs.setCurrentIndex(tab)
         return True
 
     def open_image_settings(self) -> None:

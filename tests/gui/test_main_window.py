@@ -14,10 +14,11 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from imagestudio.core.outputs.history import HistoryStore
+from imagestudio.core.outputs.metadata import png_text_chunks
 from imagestudio.core.paths import app_paths
-from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.requests import GenerationRequest, StyleRequest
 from imagestudio.core.settings import Settings
-from imagestudio.gui.main_window import MainWindow
+from imagestudio.gui.main_window import GENERATE_TAB, STYLE_TAB, MainWindow
 
 JOB_TIMEOUT = 120_000
 
@@ -185,6 +186,48 @@ def test_dropping_an_a1111_png_loads_its_settings(window: MainWindow, tmp_path: 
     Image.new("RGB", (8, 8)).save(plain)
     assert not window.load_settings_from_image(str(plain))
     assert "no generation settings" in window.canvas.error_text()
+
+
+def test_a_style_png_opens_the_style_tab_and_leaves_the_prompt_alone(
+    window: MainWindow, tmp_path: Path, model_name: str
+) -> None:
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    Image.new("RGB", (32, 24), "white").save(content)
+    Image.new("RGB", (32, 32), "navy").save(style)
+    job = StyleRequest(
+        content_image=str(content),
+        style_image=str(style),
+        mode="quality",
+        iterations=40,
+        size=128,
+        style_weight=2.5,
+        preserve_colors=True,
+        seed=9,
+    )
+    path = tmp_path / "stylised.png"
+    chunks = png_text_chunks("Style transfer: content.png in the style of style.png", job.to_dict())
+    Image.new("RGB", (32, 24), "gray").save(path, pnginfo=chunks)
+    window.prompt.load_request(request(model_name, prompt="my own prompt", seed=5))
+
+    assert window.load_settings_from_image(str(path))
+    assert window.tabs.currentIndex() == STYLE_TAB
+    assert window.style_panel.build_request() == job
+    kept = window.prompt.build_request()
+    assert (kept.prompt, kept.seed) == ("my own prompt", 5)
+
+
+def test_our_own_png_restores_the_whole_request(
+    window: MainWindow, tmp_path: Path, model_name: str
+) -> None:
+    ours = request(model_name, prompt="a harbour", seed=3, steps=7, guidance=4.5)
+    ours = ours.replace(negative_prompt="fog", scheduler="DDIM", width=128, height=96)
+    path = tmp_path / "ours.png"
+    Image.new("RGB", (128, 96)).save(path, pnginfo=png_text_chunks("a harbour", ours.to_dict()))
+    window.tabs.setCurrentIndex(STYLE_TAB)
+    assert window.load_settings_from_image(str(path))
+    assert window.tabs.currentIndex() == GENERATE_TAB
+    loaded = window.prompt.build_request()
+    assert loaded.replace(count=ours.count) == ours
 
 
 def test_form_and_geometry_persist_across_restart(qtbot, model_name: str) -> None:
