@@ -16,7 +16,9 @@ class Picture:
 
     `parameters` is the A1111-style settings text; `settings` the request (as a dict) that makes
     this very picture again; `name` the text the output file is named after; `seed` its seed,
-    when it has one.
+    when it has one. `text_key` is the PNG text chunk `parameters` goes in: A1111's
+    "parameters" for generations, which every reader takes as a generation prompt and settings;
+    another key for other kinds of job, whose text must not be read as one.
     """
 
     image: Any  # a PIL image
@@ -24,6 +26,7 @@ class Picture:
     settings: dict[str, Any]
     name: str
     seed: int | None = None
+    text_key: str = "parameters"
 
 
 @dataclass

@@ -16,7 +16,12 @@ from PIL import Image
 
 from imagestudio import cli
 from imagestudio.core.outputs.history import HistoryStore
-from imagestudio.core.outputs.metadata import IMAGESTUDIO_KEY, PARAMETERS_KEY
+from imagestudio.core.outputs.metadata import (
+    IMAGESTUDIO_KEY,
+    PARAMETERS_KEY,
+    STYLE_TEXT_KEY,
+    read_settings,
+)
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import StyleRequest
 
@@ -70,7 +75,12 @@ def test_fast_stylize_writes_a_png_with_its_settings(
     with Image.open(target) as image:
         assert image.size == (200, 150)
         request = StyleRequest.from_dict(json.loads(image.text[IMAGESTUDIO_KEY]))
-        assert "in the style of poster.png (fast)" in image.text[PARAMETERS_KEY]
+        assert "in the style of poster.png (fast)" in image.text[STYLE_TEXT_KEY]
+        # not where A1111 and other readers look for a generation prompt
+        assert PARAMETERS_KEY not in image.text
+    settings = read_settings(target)
+    assert settings is not None and settings.request is not None
+    assert settings.request["kind"] == "style" and settings.prompt == ""
     assert request.strength == 0.8 and request.content_image == str(content)
     with HistoryStore() as store:
         (row,) = store.recent()

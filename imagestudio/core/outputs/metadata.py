@@ -40,6 +40,8 @@ __all__ = [
 PARAMETERS_KEY = "parameters"
 IMAGESTUDIO_KEY = "imagestudio"
 INVOKEAI_KEY = "invokeai_metadata"
+# A style job's readable settings line: not "parameters", where readers look for a prompt.
+STYLE_TEXT_KEY = "imagestudio-style"
 
 # Real settings are a few KB; text or JSON longer than this is not read (so a dropped picture with
 # a pasted novel in a chunk costs no time on the GUI thread), nor are longer numbers.
@@ -331,17 +333,22 @@ def add_text_chunk(info: PngInfo, key: str, value: str) -> None:
         info.add_text(key, value)
 
 
-def png_text_chunks(settings: ImageSettings | str, request_json: dict[str, Any] | None) -> PngInfo:
+def png_text_chunks(
+    settings: ImageSettings | str,
+    request_json: dict[str, Any] | None,
+    text_key: str = PARAMETERS_KEY,
+) -> PngInfo:
     """PNG text chunks for `settings`: pass the result as ``pnginfo=`` to ``Image.save``.
 
     Always holds ``parameters`` (A1111 text: `settings` formatted by `format_parameters`, or
-    `settings` itself when it is already text); holds ``imagestudio``
+    `settings` itself when it is already text; under `text_key` instead when given, for jobs
+    whose text no reader should take as a generation prompt); holds ``imagestudio``
     (the request as sorted JSON) when `request_json` is given. Values that are not latin-1 go
     in iTXt chunks. Values json can't encode (paths, enums) are written as their ``str()``.
     """
     info = PngInfo()
     text = settings if isinstance(settings, str) else format_parameters(settings)
-    add_text_chunk(info, PARAMETERS_KEY, text)
+    add_text_chunk(info, text_key, text)
     if request_json is not None:
         # default=str: a stray Path or enum in the request shouldn't stop the image being saved.
         data = json.dumps(request_json, sort_keys=True, ensure_ascii=False, default=str)

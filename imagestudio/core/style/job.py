@@ -16,6 +16,7 @@ from imagestudio.core.callbacks import CancelCheck, JobContext, NoticeCallback, 
 from imagestudio.core.errors import JobCancelled
 from imagestudio.core.images import load_rgb
 from imagestudio.core.outcomes import Picture, Product
+from imagestudio.core.outputs.metadata import STYLE_TEXT_KEY
 from imagestudio.core.requests import StyleRequest
 from imagestudio.core.workspace import EngineConfig, EngineSlot, Workspace
 
@@ -169,6 +170,7 @@ def run_style(request: StyleRequest, workspace: Workspace, context: JobContext) 
     picture = Picture(
         image=result.image,
         parameters=parameters_text(result),
+        text_key=STYLE_TEXT_KEY,
         settings=request.to_dict(),
         name=f"style {content} {style}",
         seed=request.seed,
