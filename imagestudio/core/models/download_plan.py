@@ -237,6 +237,7 @@ def _unsafe_path(path: str, single: bool = False) -> str | None:
 def refuse_unsafe_path(
     repo_id: str, path: str, what: str, single: bool = False, why: str | None = None
 ) -> None:
+    """Raise ModelError when a path a server sent (or `why` says) cannot be written safely."""
     why = why or _unsafe_path(path, single)
     if why is not None:
         raise ModelError(

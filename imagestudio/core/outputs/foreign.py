@@ -93,9 +93,10 @@ def settings_fields(
     as_int: Callable[[Any], int | None],
     as_float: Callable[[Any], float | None],
 ) -> dict[str, Any] | None:
-    """The ImageSettings fields in another tool's JSON settings, or None when it holds no
-    prompt (then it is not settings at all). `as_int`/`as_float` are the reader's own strict
-    converters, so a bool or a 5,000-digit string is never taken as a number."""
+    """The ImageSettings fields in another tool's JSON settings, with `source` ("swarmui",
+    "fooocus" or "json"), or None when it holds no prompt (then it is not settings at all).
+    `as_int`/`as_float` are the reader's own strict converters, so a bool or a 5,000-digit
+    string is never taken as a number."""
     settings = _settings_object(data)
     values: dict[str, Any] = {}
     for key, value in list(settings.items())[:2000]:
@@ -128,4 +129,11 @@ def settings_fields(
     if loras:
         extra["Lora"] = ", ".join(f"{_stem(name)}:{weight:g}" for name, weight in loras)
     fields["extra"] = extra
+    fields["source"] = (
+        "swarmui"
+        if settings is not data
+        else "fooocus"
+        if "fooocus" in str(data.get("version", "")).lower()
+        else "json"
+    )
     return fields

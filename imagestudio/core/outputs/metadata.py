@@ -448,17 +448,7 @@ def _from_text(text: str) -> ImageSettings | None:
     if text.lstrip().startswith("{"):
         data = _load_json_object(text)
         fields = None if data is None else foreign.settings_fields(data, _as_int, _as_float)
-        if data is None or fields is None:
-            return None
-        version = str(data.get("version", ""))
-        source = (
-            "swarmui"
-            if "sui_image_params" in data
-            else "fooocus"
-            if "fooocus" in version.lower()
-            else "json"
-        )
-        return ImageSettings(**fields, source=source)
+        return None if fields is None else ImageSettings(**fields)
     settings, has_settings_line = _parse(text)
     return settings if has_settings_line else None
 
