@@ -48,6 +48,9 @@ _ALIASES = {
     "k_euler_ancestral": "Euler a",  # NovelAI
     "k_euler_a": "Euler a",
     "k_euler": "Euler",
+    "k_dpmpp_2m": "DPM++ 2M",  # NovelAI
+    "ddim_v3": "DDIM",  # NovelAI
+    "dpmpp_2m_k": "DPM++ 2M Karras",  # InvokeAI 3+ ("_k": on the Karras schedule)
     "dpmpp_2m": "DPM++ 2M",
     "dpm++2m": "DPM++ 2M",
     "dpmpp_2m_karras": "DPM++ 2M Karras",
@@ -126,6 +129,22 @@ def a1111_sampler(name: str) -> tuple[str, str | None]:
     return _A1111_FORM.get(name, (name, None))
 
 
+# Schedules that are each sampler's own (the one our plain schedulers run): A1111's "Automatic"
+# and "Uniform", ComfyUI's "normal" and "simple", NovelAI's "native" and the like.
+_PLAIN_SCHEDULES = {
+    "",
+    "automatic",
+    "uniform",
+    "normal",
+    "simple",
+    "native",
+    "default",
+    "discrete",
+    "sgm uniform",
+    "ddim uniform",
+}
+
+
 def sampler_from_metadata(name: object, extra: dict[str, str] | None = None) -> str | None:
     """Our scheduler for the sampler another tool wrote in a picture's settings, or None when
     we have none like it (the form then keeps the model's own).
@@ -138,13 +157,16 @@ def sampler_from_metadata(name: object, extra: dict[str, str] | None = None) -> 
     if not isinstance(name, str) or not name.strip():
         return None
     schedule = next((v for k, v in (extra or {}).items() if k.lower() == "schedule type"), "")
-    schedule = schedule.strip().lower()
+    schedule = _key(schedule)
     if schedule == "automatic" and _key(name).startswith("dpm++"):
         schedule = "karras"  # A1111's "Automatic" schedule for its DPM++ samplers is Karras
-    if schedule == "karras" and "karras" not in name.lower():
-        # "Euler" on a Karras schedule is not plain Euler: without a Karras twin, no match.
-        name = f"{name} Karras"
-    try:
-        return canonical_scheduler_name(name)
-    except InvalidRequest:
+    if schedule not in _PLAIN_SCHEDULES and schedule != "karras":
+        return None  # exponential, beta, align your steps...: a schedule we do not have
+    spec = _BY_KEY.get(_key(name))
+    if spec is None:
         return None
+    if schedule == "karras" and "karras" not in spec.name.lower():
+        # "Euler" on a Karras schedule is not plain Euler: without a Karras twin, no match.
+        twin = _BY_KEY.get(_key(f"{spec.name} Karras"))
+        return twin.name if twin else None
+    return spec.name

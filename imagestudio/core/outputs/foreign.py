@@ -1,20 +1,34 @@
-"""Settings other tools write as JSON in a picture's `parameters` chunk (or EXIF UserComment).
+"""Settings that other tools write in their own formats, as ImageSettings fields.
 
-Fooocus (its "fooocus" scheme), SwarmUI (`sui_image_params`) and many Hugging Face Spaces put a
-JSON object where A1111 puts text. Their keys differ in spelling more than in meaning
-("guidance_scale", "cfgscale", "Guidance Scale"), so one table of spellings reads them all. JSON
-that holds no prompt under any known spelling is not settings: it gives None, never a prompt box
-full of JSON.
+* JSON where A1111 puts text (the `parameters` chunk or EXIF UserComment): Fooocus (its "fooocus"
+  scheme), RuinedFooocus, SwarmUI (`sui_image_params`), Hugging Face Spaces, and Stability
+  Matrix's `parameters-json` chunk. Their keys differ in spelling more than in meaning
+  ("guidance_scale", "cfgscale", "CfgScale"), so one table of spellings reads them all.
+* NovelAI: the `Comment` JSON with `Description` and `Source` (PNG chunks; in WebP and JPEG the
+  same chunks as one JSON object in the EXIF UserComment).
+* InvokeAI before 3.0: 1.x's `Dream` command line and 2.x's `sd-metadata` JSON.
+* TensorArt's `generation_data` JSON.
 
-Samplers are kept as the tool named them, with the tool's separate scheduler under
-`extra["Schedule type"]`, for `schedulers.sampler_from_metadata` to map.
+JSON that holds no prompt under any known spelling is not settings: it gives None, never a prompt
+box full of JSON. Samplers are kept as the tool named them, with the tool's separate schedule
+under `extra["Schedule type"]`, for `schedulers.sampler_from_metadata` to map.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
+import shlex
 from typing import Any
+
+from imagestudio.core.loratags import lora_name
+from imagestudio.core.outputs.values import (
+    MAX_FIELD_CHARS,
+    as_float,
+    as_int,
+    as_str,
+    load_json_object,
+)
 
 # Normalised key (lower case, no spaces, '_' or '-') -> our field.
 _FIELDS: dict[str, str] = {
@@ -37,6 +51,7 @@ _FIELDS: dict[str, str] = {
     "sampler": "sampler",
     "samplername": "sampler",
     "scheduler": "schedule",
+    "clipskip": "clip_skip",
 }
 _RESOLUTION_RE = re.compile(r"\(?\s*(\d{1,6})\s*[,xX×*]\s*(\d{1,6})\s*\)?")
 _LORA_RE = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<weight>[+-]?\d+(?:\.\d+)?)$")
@@ -82,33 +97,33 @@ def _loras(data: dict[str, Any]) -> list[tuple[str, float]]:
     return found
 
 
-def _stem(name: str) -> str:
-    """A LoRA's name as `<lora:...>` tags use it: the file name without folder or suffix."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return re.sub(r"\.(safetensors|ckpt|pt|bin)$", "", name, flags=re.IGNORECASE)
+def _model(value: Any) -> str | None:
+    """A model name: a string, or an object naming it (TensorArt's `baseModel`)."""
+    if isinstance(value, dict):
+        value = next(
+            (value[k] for k in ("modelFileName", "model_name", "name", "title") if k in value),
+            None,
+        )
+    text = as_str(value)
+    return text.strip() if text and text.strip() else None
 
 
-def settings_fields(
-    data: dict[str, Any],
-    as_int: Callable[[Any], int | None],
-    as_float: Callable[[Any], float | None],
-) -> dict[str, Any] | None:
+def settings_fields(data: dict[str, Any], source: str | None = None) -> dict[str, Any] | None:
     """The ImageSettings fields in another tool's JSON settings, with `source` ("swarmui",
-    "fooocus" or "json"), or None when it holds no prompt (then it is not settings at all).
-    `as_int`/`as_float` are the reader's own strict converters, so a bool or a 5,000-digit
-    string is never taken as a number."""
+    "fooocus", "json", or `source` when the caller knows the tool), or None when it holds no
+    prompt (then it is not settings at all)."""
     settings = _settings_object(data)
     values: dict[str, Any] = {}
     for key, value in list(settings.items())[:2000]:
         field = _FIELDS.get(_normalise(str(key)))
         if field is not None and field not in values:
             values[field] = value
-    prompt = values.get("prompt")
-    if not isinstance(prompt, str):
+    prompt = as_str(values.get("prompt"))
+    if prompt is None:
         return None
     fields: dict[str, Any] = {"prompt": prompt.strip()}
-    negative = values.get("negative_prompt")
-    fields["negative_prompt"] = negative.strip() if isinstance(negative, str) else ""
+    negative = as_str(values.get("negative_prompt"))
+    fields["negative_prompt"] = negative.strip() if negative else ""
     for name in ("steps", "seed", "width", "height"):
         number = as_int(values.get(name))
         if number is not None:
@@ -119,21 +134,219 @@ def settings_fields(
     size = _resolution(values.get("resolution"))
     if size is not None and "width" not in fields:
         fields["width"], fields["height"] = size
-    for name in ("model", "sampler"):
-        if isinstance(values.get(name), str) and values[name].strip():
-            fields[name] = values[name].strip()
+    model = _model(values.get("model"))
+    if model:
+        fields["model"] = model
+    sampler = as_str(values.get("sampler"))
+    if sampler and sampler.strip():
+        fields["sampler"] = sampler.strip()
     extra: dict[str, str] = {}
-    if isinstance(values.get("schedule"), str) and values["schedule"].strip():
-        extra["Schedule type"] = values["schedule"].strip()
-    loras = _loras(settings)
-    if loras:
-        extra["Lora"] = ", ".join(f"{_stem(name)}:{weight:g}" for name, weight in loras)
+    schedule = as_str(values.get("schedule"))
+    if schedule and schedule.strip():
+        extra["Schedule type"] = schedule.strip()
+    clip_skip = as_int(values.get("clip_skip"))
+    if clip_skip is not None and clip_skip > 1:
+        extra["Clip skip"] = str(clip_skip)
     fields["extra"] = extra
-    fields["source"] = (
+    fields["loras"] = tuple((lora_name(name), weight) for name, weight in _loras(settings))
+    fields["source"] = source or (
         "swarmui"
         if settings is not data
         else "fooocus"
         if "fooocus" in str(data.get("version", "")).lower()
         else "json"
     )
+    return fields
+
+
+# --------------------------------------------------------------------------------------------
+# NovelAI
+
+
+def _novelai_caption(value: Any) -> str | None:
+    """The text of a NovelAI 4 `v4_prompt`: the base caption, then each character's."""
+    caption = value.get("caption") if isinstance(value, dict) else None
+    if not isinstance(caption, dict):
+        return None
+    parts = [as_str(caption.get("base_caption")) or ""]
+    characters = caption.get("char_captions")
+    for character in characters[:16] if isinstance(characters, list) else []:
+        if isinstance(character, dict):
+            parts.append(as_str(character.get("char_caption")) or "")
+    text = " | ".join(part.strip() for part in parts if part and part.strip())
+    return text or None
+
+
+def novelai_fields(chunks: dict[str, Any]) -> dict[str, Any] | None:
+    """NovelAI's settings: its `Comment` JSON (prompt, `uc` negative, steps, `scale`, seed,
+    sampler, `noise_schedule`, `strength` for image-to-image), `Description` (the prompt as
+    typed, used when the comment has none) and `Source` (the model). `chunks` are the text
+    chunks, or the JSON object NovelAI writes as the EXIF UserComment of WebP and JPEG files.
+    `load_json` decodes a JSON object from text, or gives None."""
+    comment = chunks.get("Comment")
+    data = comment if isinstance(comment, dict) else load_json_object(as_str(comment))
+    if not isinstance(data, dict):
+        return None
+    software = str(chunks.get("Software", ""))
+    prompt = as_str(data.get("prompt")) or _novelai_caption(data.get("v4_prompt"))
+    prompt = prompt or as_str(chunks.get("Description"))
+    if prompt is None or ("NovelAI" not in software and "uc" not in data and "scale" not in data):
+        return None
+    negative = as_str(data.get("uc")) or _novelai_caption(data.get("v4_negative_prompt")) or ""
+    fields: dict[str, Any] = {
+        "prompt": prompt.strip(),
+        "negative_prompt": negative.strip(),
+        "source": "novelai",
+    }
+    for name in ("steps", "seed", "width", "height"):
+        number = as_int(data.get(name))
+        if number is not None:
+            fields[name] = number
+    scale = as_float(data.get("scale"))
+    if scale is not None:
+        fields["cfg_scale"] = scale
+    sampler = as_str(data.get("sampler"))
+    if sampler:
+        fields["sampler"] = sampler
+    source = as_str(chunks.get("Source"))
+    if source and source.strip():
+        fields["model"] = source.strip()
+    request_type = str(data.get("request_type", "")).lower()
+    strength = as_float(data.get("strength"))
+    if strength is not None and ("img2img" in request_type or data.get("image") is not None):
+        fields["denoising_strength"] = strength
+    extra: dict[str, str] = {}
+    schedule = as_str(data.get("noise_schedule"))
+    if schedule and schedule != "native":  # "native" is the sampler's own schedule
+        extra["Schedule type"] = schedule
+    rescale = as_float(data.get("cfg_rescale"))
+    if rescale:
+        extra["CFG rescale"] = f"{rescale:g}"
+    fields["extra"] = extra
+    return fields
+
+
+# --------------------------------------------------------------------------------------------
+# InvokeAI before 3.0
+
+_NEGATIVE_BRACKETS_RE = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _invokeai_prompt(text: str) -> tuple[str, str]:
+    """InvokeAI 1.x and 2.x write the negative prompt inside the prompt, in square brackets."""
+    negatives = [part.strip() for part in _NEGATIVE_BRACKETS_RE.findall(text) if part.strip()]
+    prompt = _NEGATIVE_BRACKETS_RE.sub(" ", text)
+    return " ".join(prompt.split()).strip(" ,"), ", ".join(negatives)
+
+
+# Dream's switches (InvokeAI 1.x): short and long spellings -> our field.
+_DREAM_SWITCHES = {
+    "-s": "steps",
+    "--steps": "steps",
+    "-S": "seed",
+    "--seed": "seed",
+    "-W": "width",
+    "--width": "width",
+    "-H": "height",
+    "--height": "height",
+    "-C": "cfg_scale",
+    "--cfg_scale": "cfg_scale",
+    "-A": "sampler",
+    "--sampler": "sampler",
+    "-f": "denoising_strength",
+    "--strength": "denoising_strength",
+    "-I": "init_image",
+    "--init_img": "init_image",
+}
+
+
+def dream_fields(text: str) -> dict[str, Any] | None:
+    """InvokeAI 1.x's `Dream` chunk: the command line that made the picture, such as
+    ``"a castle [fog]" -s 50 -S 42 -W 512 -H 512 -C 7.5 -A k_lms``."""
+    if len(text) > MAX_FIELD_CHARS:
+        return None
+    try:
+        words = shlex.split(text)
+    except ValueError:  # an unbalanced quote
+        return None
+    if not words or words[0].startswith("-"):
+        return None
+    prompt, negative = _invokeai_prompt(words[0])
+    fields: dict[str, Any] = {"prompt": prompt, "negative_prompt": negative, "source": "invokeai"}
+    values: dict[str, str] = {}
+    for switch, value in itertools.pairwise(words[1:]):
+        field = _DREAM_SWITCHES.get(switch)
+        if field is not None and field not in values:
+            values[field] = value
+    for name in ("steps", "seed", "width", "height"):
+        number = as_int(values.get(name))
+        if number is not None:
+            fields[name] = number
+    for name in ("cfg_scale", "denoising_strength"):
+        scale = as_float(values.get(name))
+        if scale is not None:
+            fields[name] = scale
+    if "init_image" not in values:
+        fields.pop("denoising_strength", None)  # strength means something only for img2img
+    if values.get("sampler"):
+        fields["sampler"] = values["sampler"]
+    return fields
+
+
+def sd_metadata_fields(data: dict[str, Any]) -> dict[str, Any] | None:
+    """InvokeAI 2.x's `sd-metadata` JSON: `model_weights`, and the settings under `image`
+    (prompt as text or as a list of weighted prompts)."""
+    image = data.get("image")
+    if not isinstance(image, dict):
+        return None
+    raw = image.get("prompt")
+    if isinstance(raw, list):
+        raw = " ".join(
+            part["prompt"]
+            for part in raw[:32]
+            if isinstance(part, dict) and isinstance(part.get("prompt"), str)
+        )
+    text = as_str(raw)
+    if text is None:
+        return None
+    prompt, negative = _invokeai_prompt(text)
+    fields: dict[str, Any] = {"prompt": prompt, "negative_prompt": negative, "source": "invokeai"}
+    for name in ("steps", "seed", "width", "height"):
+        number = as_int(image.get(name))
+        if number is not None:
+            fields[name] = number
+    cfg = as_float(image.get("cfg_scale"))
+    if cfg is not None:
+        fields["cfg_scale"] = cfg
+    if as_str(image.get("sampler")):
+        fields["sampler"] = image["sampler"]
+    model = _model(data.get("model_weights"))
+    if model:
+        fields["model"] = model
+    strength = as_float(image.get("strength"))
+    if strength is not None and image.get("type") == "img2img":
+        fields["denoising_strength"] = strength
+    return fields
+
+
+# --------------------------------------------------------------------------------------------
+# TensorArt
+
+
+def tensorart_fields(data: dict[str, Any]) -> dict[str, Any] | None:
+    """TensorArt's `generation_data` JSON: camelCase keys, the checkpoint as `baseModel`, LoRAs
+    as `models` entries of type LORA."""
+    fields = settings_fields(data, source="tensorart")
+    if fields is None:
+        return None
+    models = data.get("models")
+    loras = list(fields["loras"])
+    for entry in models[:32] if isinstance(models, list) else []:
+        if not isinstance(entry, dict) or str(entry.get("type", "")).upper() != "LORA":
+            continue
+        name = _model(entry)
+        weight = as_float(entry.get("weight"))
+        if name:
+            loras.append((lora_name(name), 1.0 if weight is None else weight))
+    fields["loras"] = tuple(loras)
     return fields

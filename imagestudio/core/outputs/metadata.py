@@ -2,12 +2,17 @@
 
 We write two PNG text chunks:
 
-* ``parameters`` in the AUTOMATIC1111 text format, the de-facto standard that civitai, PNG-info
-  readers and sd-parsers understand, so our images carry their settings into other tools;
+* ``parameters`` in the AUTOMATIC1111 1.9+ text format, the de-facto standard that Civitai,
+  PNG-info readers and sd-parsers understand, so our images carry their settings into other
+  tools: the sampler with its ``Schedule type``, LoRAs as ``<lora:name:w>`` tags in the prompt,
+  ``Model hash`` and ``Lora hashes``;
 * ``imagestudio``, the whole request as JSON, so that we can restore a request exactly.
 
-Reading accepts our own chunk, A1111 text (PNG chunk, or the EXIF UserComment A1111 uses for
-JPEG/WebP) and InvokeAI's ``invokeai_metadata`` chunk, so images made elsewhere can be reused.
+Reading takes our own chunk, A1111 text (PNG chunk, or the EXIF UserComment A1111 uses for
+JPEG/WebP), ComfyUI's graphs (`comfyui`), InvokeAI's ``invokeai_metadata`` and the formats in
+`foreign` (Fooocus, SwarmUI, Hugging Face Spaces, NovelAI, InvokeAI 1.x/2.x, TensorArt,
+Stability Matrix), so that a picture made elsewhere can be made again here. Reading is linear in
+the input, bounded in size, and never raises anything but ImageError.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,7 +30,15 @@ from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from imagestudio.core.errors import ImageError
-from imagestudio.core.outputs import foreign
+from imagestudio.core.loratags import split_lora_tags, with_lora_tags
+from imagestudio.core.outputs import comfyui, foreign
+from imagestudio.core.outputs.values import MAX_TEXT_CHARS
+from imagestudio.core.outputs.values import as_float as _as_float
+from imagestudio.core.outputs.values import as_int as _as_int
+from imagestudio.core.outputs.values import as_str as _as_str
+from imagestudio.core.outputs.values import load_json_object as _load_json_object
+from imagestudio.core.outputs.values import to_float as _to_float
+from imagestudio.core.outputs.values import to_int as _to_int
 
 __all__ = [
     "ImageSettings",
@@ -43,10 +55,6 @@ INVOKEAI_KEY = "invokeai_metadata"
 # A style job's readable settings line: not "parameters", where readers look for a prompt.
 STYLE_TEXT_KEY = "imagestudio-style"
 
-# Real settings are a few KB; text or JSON longer than this is not read (so a dropped picture with
-# a pasted novel in a chunk costs no time on the GUI thread), nor are longer numbers.
-MAX_TEXT_CHARS = 1_000_000
-_MAX_DIGITS = 64
 
 _EXIF_IFD = 0x8769
 _USER_COMMENT = 0x9286
@@ -78,8 +86,6 @@ _MAX_PAIRS = 1000
 _SETTINGS_LINE_WITHIN = 64
 _JUNK_RE = re.compile(r'(?:[ \t,]+|(?!\s*\w[^,:"]*:)[^,]*(?:,|\Z))+')
 
-_INT_RE = re.compile(r"[+-]?\d+")
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _SIZE_RE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
 
 
@@ -90,7 +96,9 @@ class ImageSettings:
     `extra` holds every other A1111 "Key: value" pair verbatim (also known keys whose value could
     not be understood, e.g. ``Steps: abc``), so nothing read is lost when written back.
     `source` says which metadata the settings came from: "imagestudio", "a1111", "invokeai",
-    or, for JSON other tools put where A1111 puts text, "fooocus", "swarmui" or "json".
+    "comfyui", "novelai", "tensorart", "stabilitymatrix", or, for JSON other tools put where
+    A1111 puts text, "fooocus", "swarmui" or "json".
+    `denoising_strength` is an image-to-image job's; a hires pass's strength stays in `extra`.
     `request` is the decoded ``imagestudio`` JSON chunk when the image has one.
     """
 
@@ -107,11 +115,14 @@ class ImageSettings:
     extra: dict[str, str] = field(default_factory=dict)
     source: str = "a1111"
     request: dict[str, Any] | None = None
+    # (name, weight): from `<lora:name:w>` tags (taken out of the prompt), JSON or graph nodes
+    loras: tuple[tuple[str, float], ...] = ()
 
     def request_values(self) -> dict[str, Any]:
         """These settings under a generation request's keys (as `to_dict()` names them), for
         a form to take what it can use. Only our own JSON names a model: other tools' model
-        names mean nothing here. The sampler is left out: see `sampler_from_metadata`."""
+        names mean nothing here. The sampler is left out: see `sampler_from_metadata`. The
+        strength is given only for an image-to-image job."""
         values: dict[str, Any] = {
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
@@ -123,6 +134,10 @@ class ImageSettings:
             values["width"], values["height"] = self.width, self.height
         if isinstance(self.request, dict) and isinstance(self.request.get("model"), str):
             values["model"] = self.request["model"]
+        if self.denoising_strength is not None and 0 < self.denoising_strength <= 1:
+            values["strength"] = self.denoising_strength
+        if self.loras:
+            values["loras"] = [list(lora) for lora in self.loras]
         return {key: value for key, value in values.items() if value is not None}
 
 
@@ -150,6 +165,7 @@ def format_parameters(settings: ImageSettings) -> str:
 
     The prompt comes first, then a ``Negative prompt:`` line when there is one, then a settings
     line such as ``Steps: 20, Sampler: Euler a, CFG scale: 7.5, Seed: 1, Size: 512x512, Model: x``.
+    LoRAs are written as A1111's ``<lora:name:weight>`` tags at the end of the prompt.
     Keys whose value is None are left out (Size needs both width and height); `extra` pairs follow
     the known keys, except those a typed field already wrote. Values holding ',', ':', '"' or a
     newline are JSON-quoted, as A1111 does.
@@ -175,7 +191,7 @@ def format_parameters(settings: ImageSettings) -> str:
         if key.lower() not in written:
             pairs.append((key, str(value)))
 
-    lines = [settings.prompt]
+    lines = [with_lora_tags(settings.prompt, settings.loras)]
     if settings.negative_prompt:
         lines.append(f"{_NEGATIVE_PREFIX} {settings.negative_prompt}")
     if pairs:
@@ -227,22 +243,6 @@ def _find_settings_line(lines: list[str]) -> tuple[int, list[tuple[str, str]]] |
     return None
 
 
-def _to_int(raw: str) -> int | None:
-    raw = raw.strip()
-    # No setting has more digits than this; int() of a 5,000-digit string raises ValueError.
-    if len(raw) > _MAX_DIGITS or not _INT_RE.fullmatch(raw):
-        return None
-    return int(raw)
-
-
-def _to_float(raw: str) -> float | None:
-    raw = raw.strip()
-    if len(raw) > _MAX_DIGITS or not _FLOAT_RE.fullmatch(raw):
-        return None
-    number = float(raw)
-    return number if math.isfinite(number) else None
-
-
 def _parse(text: str) -> tuple[ImageSettings, bool]:
     """Parse A1111 text; the flag says whether a settings line was found."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -269,7 +269,11 @@ def _parse(text: str) -> tuple[ImageSettings, bool]:
         first = prompt_lines[negative_at][len(_NEGATIVE_PREFIX) :]
         negative = "\n".join([first, *prompt_lines[negative_at + 1 :]]).strip()
 
-    fields: dict[str, Any] = {}
+    prompt, loras = split_lora_tags(prompt)
+    # A hires fix's second pass writes its strength as "Denoising strength" too: it is not an
+    # image-to-image job's, so it stays in `extra` (and is written back as it was).
+    hires = any(key.lower().startswith("hires") for key, _ in pairs)
+    fields: dict[str, Any] = {"loras": tuple(loras)}
     extra: dict[str, str] = {}
     for key, value in pairs:
         known = _KNOWN_KEYS.get(key.lower())
@@ -290,7 +294,7 @@ def _parse(text: str) -> tuple[ImageSettings, bool]:
             parsed = None if size is None else {"width": int(size[1]), "height": int(size[2])}
         elif known == _KEY_MODEL:
             parsed = {"model": value}
-        elif known == _KEY_STRENGTH:
+        elif known == _KEY_STRENGTH and not hires:
             strength = _to_float(value)
             parsed = None if strength is None else {"denoising_strength": strength}
         if parsed is None:
@@ -312,8 +316,9 @@ def parse_parameters(text: str) -> ImageSettings:
     (both parts may span several lines and are stripped of surrounding whitespace). Quoted
     values are unquoted as JSON. Steps, Sampler, CFG scale, Seed, Size (WxH), Model and
     Denoising strength fill the typed fields; other keys, and known keys with unusable values
-    such as ``Steps: abc``, go to `extra`. Text without a settings line gives prompt (and
-    negative prompt) only.
+    such as ``Steps: abc``, go to `extra`. ``<lora:name:w>`` tags leave the prompt for `loras`;
+    a hires pass's ``Denoising strength`` stays in `extra`. Text without a settings line gives
+    prompt (and negative prompt) only.
     """
     return _parse(text)[0]
 
@@ -360,37 +365,6 @@ def png_text_chunks(
 # Reading
 
 
-def _as_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _as_int(value: Any) -> int | None:
-    # bool is an int subclass, but "true" is never a step count or a seed.
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        return _to_int(value)
-    return None
-
-
-def _as_float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        try:
-            number = float(value)
-        except OverflowError:  # an int beyond any float (guidance: 10**400)
-            return None
-        return number if math.isfinite(number) else None
-    if isinstance(value, str):
-        return _to_float(value)
-    return None
-
-
 def _model_name(value: Any) -> str | None:
     # InvokeAI stores the model as an object; its name key changed between versions.
     if isinstance(value, dict):
@@ -401,17 +375,19 @@ def _model_name(value: Any) -> str | None:
     return _as_str(value)
 
 
-def _load_json_object(text: str | None) -> dict[str, Any] | None:
-    if text is None or len(text) > MAX_TEXT_CHARS:
-        return None
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):  # not JSON; numbers too long; nested too deep
-        return None
-    return data if isinstance(data, dict) else None
+def _loras_of(value: Any) -> tuple[tuple[str, float], ...]:
+    """Our JSON's LoRAs ([name, weight] pairs); entries of any other shape are skipped."""
+    found: list[tuple[str, float]] = []
+    for item in value[:32] if isinstance(value, list) else []:
+        if isinstance(item, list | tuple) and len(item) == 2:
+            name, weight = _as_str(item[0]), _as_float(item[1])
+            if name and weight is not None:
+                found.append((name, weight))
+    return tuple(found)
 
 
 def _from_imagestudio(data: dict[str, Any], parameters: str | None) -> ImageSettings:
+    img2img = bool(data.get("init_image"))
     ours: dict[str, Any] = {
         "negative_prompt": _as_str(data.get("negative_prompt")),
         "steps": _as_int(data.get("steps")),
@@ -421,9 +397,11 @@ def _from_imagestudio(data: dict[str, Any], parameters: str | None) -> ImageSett
         "width": _as_int(data.get("width")),
         "height": _as_int(data.get("height")),
         "model": _model_name(data.get("model")),
-        "denoising_strength": _as_float(data.get("strength")),
+        # every request holds a strength; it means something only when there is a start image
+        "denoising_strength": _as_float(data.get("strength")) if img2img else None,
     }
     prompt = _as_str(data.get("prompt"))
+    loras = _loras_of(data.get("loras"))
     extra: dict[str, str] = {}
     if parameters is not None:
         # The JSON is authoritative; the A1111 text only fills what the JSON lacks.
@@ -431,29 +409,58 @@ def _from_imagestudio(data: dict[str, Any], parameters: str | None) -> ImageSett
         if prompt is None:
             prompt = fallback.prompt
         for name, value in ours.items():
-            if value is None:
+            if value is None and (name != "denoising_strength" or "strength" not in data):
                 ours[name] = getattr(fallback, name)
+        if "loras" not in data:
+            loras = fallback.loras
         extra = {k: v for k, v in fallback.extra.items() if k.lower() not in _KNOWN_KEYS}
     if ours["negative_prompt"] is None:
         ours["negative_prompt"] = ""
     return ImageSettings(
-        prompt=prompt or "", extra=extra, source="imagestudio", request=data, **ours
+        prompt=prompt or "", extra=extra, source="imagestudio", request=data, loras=loras, **ours
     )
+
+
+def _foreign_settings(fields: dict[str, Any]) -> ImageSettings:
+    """Settings from another tool's fields. `<lora:name:w>` tags leave the prompt here, whatever
+    the format (SwarmUI, Stability Matrix and ComfyUI tag nodes keep them in the text), and join
+    the LoRAs the format lists on its own."""
+    prompt, tagged = split_lora_tags(fields.get("prompt", ""))
+    loras = list(fields.get("loras", ()))
+    names = {name.casefold() for name, _ in loras}
+    loras += [(name, weight) for name, weight in tagged if name.casefold() not in names]
+    return ImageSettings(**(fields | {"prompt": prompt, "loras": tuple(loras)}))
 
 
 def _from_text(text: str) -> ImageSettings | None:
     """Settings in a `parameters` chunk or UserComment: A1111 text with its settings line, or
-    another tool's JSON. Anything else (prose, JSON without a prompt) is no settings: a prompt
-    box full of JSON would be worse than nothing."""
+    another tool's JSON (NovelAI's chunks as one object, in WebP and JPEG). Anything else (prose,
+    JSON without a prompt) is no settings: a prompt box full of JSON would be worse than
+    nothing."""
     if text.lstrip().startswith("{"):
         data = _load_json_object(text)
-        fields = None if data is None else foreign.settings_fields(data, _as_int, _as_float)
-        return None if fields is None else ImageSettings(**fields)
+        if data is None:
+            return None
+        fields = foreign.novelai_fields(data) if "Comment" in data else None
+        fields = fields or foreign.settings_fields(data)
+        return None if fields is None else _foreign_settings(fields)
     settings, has_settings_line = _parse(text)
     return settings if has_settings_line else None
 
 
+def _invokeai_loras(value: Any) -> tuple[tuple[str, float], ...]:
+    found: list[tuple[str, float]] = []
+    for item in value[:32] if isinstance(value, list) else []:
+        if isinstance(item, dict):
+            name = _model_name(item.get("model", item.get("lora")))
+            weight = _as_float(item.get("weight"))
+            if name:
+                found.append((name, 1.0 if weight is None else weight))
+    return tuple(found)
+
+
 def _from_invokeai(data: dict[str, Any]) -> ImageSettings:
+    mode = str(data.get("generation_mode", ""))
     return ImageSettings(
         prompt=_as_str(data.get("positive_prompt")) or "",
         negative_prompt=_as_str(data.get("negative_prompt")) or "",
@@ -464,9 +471,22 @@ def _from_invokeai(data: dict[str, Any]) -> ImageSettings:
         width=_as_int(data.get("width")),
         height=_as_int(data.get("height")),
         model=_model_name(data.get("model")),
-        denoising_strength=_as_float(data.get("strength")),
+        # a text-to-image job's metadata may still hold a strength: only img2img means it
+        denoising_strength=_as_float(data.get("strength")) if "img2img" in mode else None,
+        loras=_invokeai_loras(data.get("loras")),
         source="invokeai",
     )
+
+
+def _fix_mojibake(text: str) -> str:
+    """UTF-8 written into a latin-1 tEXt chunk (Stability Matrix does) reads as "Ã©" for "é";
+    such text is turned back. Real latin-1 text is almost never valid UTF-8, so it is kept."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def _decode_user_comment(raw: Any) -> str | None:
@@ -504,12 +524,39 @@ def _text_chunk(chunks: dict[str, Any], key: str) -> str | None:
         value = value[: MAX_TEXT_CHARS * 4 + 1].decode("utf-8", errors="replace")
     if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
         return None
-    return value
+    return _fix_mojibake(value)
+
+
+def _json_chunk(chunks: dict[str, Any], key: str) -> Any:
+    """A chunk's JSON value (of any type), or None when it is missing or not JSON."""
+    text = _text_chunk(chunks, key)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+# Chunks that carry settings in some tool's format; when none of them comes before the image
+# data, the chunks after it are read too.
+_SETTINGS_KEYS = (
+    IMAGESTUDIO_KEY,
+    PARAMETERS_KEY,
+    INVOKEAI_KEY,
+    "parameters-json",
+    "prompt",
+    "workflow",
+    "Comment",
+    "generation_data",
+    "sd-metadata",
+    "Dream",
+)
 
 
 def _text_chunks(image: Image.Image) -> dict[str, Any]:
     chunks: dict[str, Any] = {str(k): v for k, v in image.info.items()}
-    if any(key in chunks for key in (IMAGESTUDIO_KEY, PARAMETERS_KEY, INVOKEAI_KEY)):
+    if any(key in chunks for key in _SETTINGS_KEYS):
         return chunks
     # PNG text chunks may also follow the image data; Pillow only sees those after decoding it,
     # which is slow, so it is done only when the chunks before the data held nothing for us.
@@ -530,6 +577,25 @@ def _exif_user_comment(image: Image.Image) -> str | None:
     return _decode_user_comment(raw)
 
 
+def _filled(first: dict[str, Any], second: dict[str, Any] | None) -> dict[str, Any]:
+    """`first`'s fields, with those it lacks (or left empty) taken from `second`."""
+    if second is None:
+        return first
+    merged = dict(first)
+    for name, value in second.items():
+        if merged.get(name) in (None, "", ()):
+            merged[name] = value
+    merged["extra"] = second.get("extra", {}) | first.get("extra", {})
+    return merged
+
+
+def _graph_fields(chunks: dict[str, Any], image: Image.Image) -> dict[str, Any] | None:
+    prompt, workflow = _json_chunk(chunks, "prompt"), _json_chunk(chunks, "workflow")
+    if prompt is None and workflow is None:
+        return None
+    return comfyui.settings_fields(prompt, workflow, image.size)
+
+
 def _settings_of(image: Image.Image) -> ImageSettings | None:
     chunks = _text_chunks(image)
     parameters = _text_chunk(chunks, PARAMETERS_KEY)
@@ -540,8 +606,34 @@ def _settings_of(image: Image.Image) -> ImageSettings | None:
     if ours is not None:
         return _from_imagestudio(ours, parameters)
 
+    # Stability Matrix writes its settings as JSON beside an A1111 text of them.
+    exact = _load_json_object(_text_chunk(chunks, "parameters-json"))
+    if exact is not None:
+        fields = foreign.settings_fields(exact, source="stabilitymatrix")
+        if fields is not None:
+            text = _from_text(parameters) if parameters is not None else None
+            fields["loras"] = fields["loras"] or (text.loras if text else ())
+            return _foreign_settings(fields)
+
     if parameters is not None:
         return _from_text(parameters)
+
+    fields = foreign.novelai_fields(chunks) if "Comment" in chunks else None
+    if fields is None and "generation_data" in chunks:
+        data = _load_json_object(_text_chunk(chunks, "generation_data"))
+        tensorart = None if data is None else foreign.tensorart_fields(data)
+        if tensorart is not None:
+            # TensorArt also keeps its ComfyUI graph, which knows the sampler it often omits.
+            fields = _filled(tensorart, _graph_fields(chunks, image))
+    fields = fields or _graph_fields(chunks, image)
+    if fields is None and "sd-metadata" in chunks:
+        data = _load_json_object(_text_chunk(chunks, "sd-metadata"))
+        fields = None if data is None else foreign.sd_metadata_fields(data)
+    if fields is None and "Dream" in chunks:
+        dream = _text_chunk(chunks, "Dream")
+        fields = None if dream is None else foreign.dream_fields(dream)
+    if fields is not None:
+        return _foreign_settings(fields)
 
     comment = _exif_user_comment(image)
     if comment is not None and len(comment) <= MAX_TEXT_CHARS and comment.strip():
@@ -571,11 +663,13 @@ def read_settings(source: str | os.PathLike[str] | Image.Image) -> ImageSettings
     """Read the generation settings an image carries, from a file path or an open PIL image.
 
     Tries, in order: our ``imagestudio`` JSON chunk (the ``parameters`` chunk, if present,
-    fills only what the JSON lacks), the ``parameters`` PNG chunk or the EXIF UserComment of
-    JPEG/WebP (A1111 text with its settings line, or Fooocus/SwarmUI/Space JSON, see
-    `foreign`), InvokeAI's ``invokeai_metadata`` chunk. Returns None when the image carries
-    none of them: text in no known format is not taken as a prompt. Malformed metadata is
-    skipped, never raised.
+    fills only what the JSON lacks); Stability Matrix's ``parameters-json``; the ``parameters``
+    chunk (A1111 text with its settings line, or Fooocus/SwarmUI/Space JSON); NovelAI's
+    ``Comment``; TensorArt's ``generation_data``; ComfyUI's ``prompt``/``workflow`` graphs;
+    InvokeAI 2.x ``sd-metadata`` and 1.x ``Dream``; the EXIF UserComment of JPEG/WebP (A1111
+    text, SwarmUI JSON, NovelAI's chunks); InvokeAI 3+'s ``invokeai_metadata``. Returns None
+    when the image carries none of them: text in no known format is not taken as a prompt.
+    Malformed metadata is skipped, never raised.
 
     Raises ImageError when the file is missing or is not an image that can be read.
     """

@@ -292,7 +292,9 @@ def test_json_chunk_is_preferred_over_parameters(tmp_path: Path) -> None:
         width=640,
         height=384,
         model="sdxl-turbo",
-        denoising_strength=0.75,
+        # the request has a strength but no start image: a text-to-image job has no strength
+        # (and the text's, which the JSON overrides, is not taken either)
+        denoising_strength=None,
         extra={"Model hash": "abc"},
         source="imagestudio",
         request=REQUEST,

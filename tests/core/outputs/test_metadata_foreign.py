@@ -93,7 +93,7 @@ def test_fooocus_json_in_parameters(tmp_path: Path) -> None:
     assert (got.width, got.height) == (1152, 896)
     assert got.model == "juggernautXL_v8Rundiffusion.safetensors"
     assert got.sampler == "dpmpp_2m_sde_gpu" and got.extra["Schedule type"] == "karras"
-    assert got.extra["Lora"] == "sd_xl_offset_example-lora_1.0:0.1"  # "None" slots left out
+    assert got.loras == (("sd_xl_offset_example-lora_1.0", 0.1),)  # "None" slots left out
     # no SDE sampler here: no match, rather than a wrong one
     assert sampler_from_metadata(got.sampler, got.extra) is None
 
@@ -111,7 +111,7 @@ def test_swarmui_json_in_parameters_and_in_exif(tmp_path: Path) -> None:
         assert (got.width, got.height) == (1024, 1024)
         assert got.model == "OfficialStableDiffusion/sd_xl_base_1.0"
         assert sampler_from_metadata(got.sampler, got.extra) == "DPM++ 2M Karras"
-        assert got.extra["Lora"] == "ink-wash:0.8, grain:0.5"
+        assert got.loras == (("ink-wash", 0.8), ("grain", 0.5))
 
 
 def test_hugging_face_space_json(tmp_path: Path) -> None:

@@ -155,3 +155,45 @@ def test_other_tools_json_with_any_values(tmp_path: Path, data: dict) -> None:
     got = read_bytes(tmp_path, png_with({PARAMETERS_KEY: json.dumps(data)}))
     if got is not None:
         assert isinstance(got.prompt, str) and all(isinstance(v, str) for v in got.extra.values())
+
+
+FORMAT_KEYS = st.sampled_from(
+    [
+        *("prompt", "uc", "scale", "steps", "seed", "sampler", "noise_schedule", "strength"),
+        *("request_type", "v4_prompt", "caption", "base_caption", "char_captions", "image"),
+        *("model_weights", "type", "baseModel", "models", "modelFileName", "weight", "loras"),
+        *("PositivePrompt", "CfgScale", "clipSkip", "Comment", "Software", "Description"),
+    ]
+)
+FORMAT_JSON = st.recursive(
+    st.one_of(JSON_VALUE, st.dictionaries(FORMAT_KEYS, JSON_VALUE, max_size=6)),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(FORMAT_KEYS, inner, max_size=6),
+    max_leaves=25,
+)
+
+
+@_settings
+@given(
+    key=st.sampled_from(
+        ["Comment", "generation_data", "sd-metadata", "parameters-json", "prompt", "workflow"]
+    ),
+    data=FORMAT_JSON,
+    software=st.sampled_from(["NovelAI", "", "x"]),
+)
+def test_every_formats_chunk_with_any_values(
+    tmp_path: Path, key: str, data: object, software: str
+) -> None:
+    """NovelAI, TensorArt, InvokeAI 2, Stability Matrix and ComfyUI chunks holding anything
+    under the keys their readers look for."""
+    chunks = {key: json.dumps(data), "Software": software}
+    got = read_bytes(tmp_path, png_with(chunks))
+    if got is not None:
+        assert isinstance(got.prompt, str) and all(isinstance(v, str) for v in got.extra.values())
+        assert all(isinstance(n, str) and isinstance(w, float) for n, w in got.loras)
+
+
+@_settings
+@given(text=st.text(alphabet=st.sampled_from(list(" \"'\\-sSWHCAfI0123456789.[]ab")), max_size=400))
+def test_dream_command_lines_of_any_shape(tmp_path: Path, text: str) -> None:
+    got = read_bytes(tmp_path, png_with({"Dream": text}))
+    assert got is None or isinstance(got.prompt, str)
