@@ -140,3 +140,37 @@ def test_lora_list_is_validated_in_the_request() -> None:
     assert parse_lora("ink") == ("ink", 1.0)
     assert parse_lora(r"C:\loras\ink.safetensors") == (r"C:\loras\ink.safetensors", 1.0)
     assert parse_lora("/x/ink.safetensors:-0.5") == ("/x/ink.safetensors", -0.5)
+
+
+def test_a_lora_job_writes_its_tags_and_hashes_for_other_tools(
+    lora_engine, tiny_model: Path, loras: Path, tmp_path: Path
+) -> None:
+    """A1111, Civitai and other readers know our LoRAs only from `<lora:>` tags and hashes."""
+    import hashlib
+
+    from PIL import Image
+
+    from imagestudio.core.generation.job import DIFFUSION
+    from imagestudio.core.jobs import run_job
+    from imagestudio.core.outputs.metadata import parse_parameters, read_settings
+    from imagestudio.core.workspace import EngineConfig, Workspace
+
+    config = EngineConfig(
+        models_dir=loras, cache_dir=lora_engine.cache_dir, outputs_dir=tmp_path / "out"
+    )
+    request = GenerationRequest(
+        prompt="a fox", model=str(tiny_model), steps=2, seed=5, loras=(("ink", 0.7),)
+    )
+    outcome = run_job(request, Workspace(config, None, engines={DIFFUSION: lora_engine}))
+    (path,) = outcome.files
+    text = Image.open(path).text["parameters"]
+    assert text.splitlines()[0] == "a fox <lora:ink:0.7>"
+    data = (loras / "loras" / "ink.safetensors").read_bytes()
+    tensors = data[8 + int.from_bytes(data[:8], "little") :]
+    # quoted, as A1111 writes it: the value holds a colon
+    assert f'Lora hashes: "ink: {hashlib.sha256(tensors).hexdigest()[:12]}"' in text
+    assert "Model hash" not in text  # a folder model: A1111 hashes single files only
+    # other readers take the tags out again; ours reads the request
+    assert parse_parameters(text).loras == (("ink", 0.7),)
+    assert parse_parameters(text).prompt == "a fox"
+    assert read_settings(path).loras == (("ink", 0.7),)
