@@ -420,10 +420,15 @@ class MainWindow(QMainWindow):
                 f"{Path(path).name} carries no generation settings that ImageStudio can read."
             )
             return False
+        notes: list[str] = []
         if not self._load_own_request(found.request):
-            self.prompt.load_image_settings(found)
+            notes = self.prompt.load_image_settings(found)
+            self.tabs.setCurrentIndex(self.forms["generate"][0])
         self.canvas.show_result(path)
-        self.statusBar().showMessage(f"Loaded the settings of {Path(path).name}.", 8000)
+        self.statusBar().showMessage(
+            " ".join([f"Loaded the settings of {Path(path).name}.", *notes]),
+            15000 if notes else 8000,
+        )
         return True
 
     def _load_own_request(self, data: dict | None) -> bool:

@@ -188,6 +188,32 @@ def test_dropping_an_a1111_png_loads_its_settings(window: MainWindow, tmp_path: 
     assert "no generation settings" in window.canvas.error_text()
 
 
+def test_another_tools_picture_restores_loras_strength_and_says_what_has_no_match(
+    window: MainWindow, tmp_path: Path
+) -> None:
+    window.prompt.set_loras_available(["loras/Ink-Wash"])
+    path = tmp_path / "a1111-img2img.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text(
+        "parameters",
+        "a heron, <lora:ink-wash:0.8>, <lora:paper-cut:0.5>\nSteps: 30, Sampler: Euler, "
+        "Schedule type: Karras, CFG scale: 7, Seed: 12, Size: 512x512, Denoising strength: 0.35",
+    )
+    Image.new("RGB", (64, 64), "gray").save(path, pnginfo=info)
+    window.tabs.setCurrentIndex(STYLE_TAB)
+    assert window.load_settings_from_image(str(path))
+    assert window.tabs.currentIndex() == GENERATE_TAB
+    assert window.prompt.prompt_edit.toPlainText() == "a heron"
+    # matched to the library by file name; the one not there is kept, and named
+    assert window.prompt.lora_list.loras() == (("loras/Ink-Wash", 0.8), ("paper-cut", 0.5))
+    assert window.prompt.img2img_group.strength() == 0.35
+    message = window.statusBar().currentMessage()
+    assert "Euler (Karras), has no match here" in message
+    assert "Not in your library: LoRA paper-cut" in message
+    # no plain Euler in its place
+    assert window.prompt.sampler_combo.currentData() is None
+
+
 def test_a_style_png_opens_the_style_tab_and_leaves_the_prompt_alone(
     window: MainWindow, tmp_path: Path, model_name: str
 ) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imagestudio.core.loratags import lora_name
 from imagestudio.core.requests import MAX_LORA_WEIGHT, MAX_LORAS
 
 EMPTY_HINT = (
@@ -143,6 +144,15 @@ class LoraList(QGroupBox):
     def clear(self) -> None:
         for row in list(self.rows):
             self._remove_row(row)
+
+    def has(self, name: str) -> bool:
+        return name in self._names
+
+    def library_name(self, name: str) -> str:
+        """The library's name for a LoRA another tool names by its file name (any folder or
+        suffix, any case); `name` itself when the library has no such LoRA."""
+        wanted = lora_name(name).casefold()
+        return next((n for n in self._names if lora_name(n).casefold() == wanted), name)
 
     def loras(self) -> tuple[tuple[str, float], ...]:
         return tuple(row.value() for row in self.rows if row.value()[0])

@@ -32,6 +32,8 @@ from imagestudio.core.errors import InvalidRequest
 from imagestudio.core.requests import (
     MAX_COUNT,
     MAX_GUIDANCE,
+    MAX_LORA_WEIGHT,
+    MAX_LORAS,
     MAX_STEPS,
     GenerationRequest,
     in_range,
@@ -440,16 +442,41 @@ class PromptPanel(QWidget):
         """Show `request` in the form, so that `build_request()` gives it back."""
         self._load_values(request.to_dict(), trusted=True)
 
-    def load_image_settings(self, settings: ImageSettings) -> None:
-        """Fill the form from the settings an image carries (A1111, InvokeAI or ours).
+    def load_image_settings(self, settings: ImageSettings) -> list[str]:
+        """Fill the form from the settings an image carries (any format `read_settings`
+        knows), and return sentences about what could not be taken.
 
         Values the form cannot hold are left as they were. A sampler we don't have becomes
-        "Model default". The model changes only when our own JSON names a model folder that
-        exists or a model in the list: other tools' checkpoint names mean nothing here.
+        "Model default" (and says so). The model changes only when our own JSON names a model
+        folder that exists or a model in the list: other tools' checkpoint names mean nothing
+        here. The LoRA rows become the picture's LoRAs, matched to the library by file name;
+        the strength is set only from an image-to-image job.
         """
+        notes: list[str] = []
         values = settings.request_values()
         values["scheduler"] = sampler_from_metadata(settings.sampler, settings.extra)
+        if values["scheduler"] is None and settings.sampler:
+            schedule = next(
+                (v for k, v in settings.extra.items() if k.lower() == "schedule type"), ""
+            )
+            named = f"{settings.sampler} ({schedule})" if schedule else settings.sampler
+            notes.append(
+                f"The picture's sampler, {named}, has no match here: the form uses the "
+                "model's default sampler, so the picture will come out differently."
+            )
+        loras = []
+        for name, weight in settings.loras[:MAX_LORAS]:
+            if in_range(weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT):
+                loras.append((self.lora_list.library_name(name), float(weight)))
+        values["loras"] = loras
+        missing = [name for name, _ in loras if not self.lora_list.has(name)]
+        if missing:
+            notes.append(
+                f"Not in your library: LoRA {', '.join(missing)}. Put the file in models/loras "
+                "before generating."
+            )
         self._load_values(values, trusted=False)
+        return notes
 
     def _load_values(self, values: dict, *, trusted: bool) -> None:
         """Fill the widgets from a request's keys (`GenerationRequest.to_dict()`); keys that are
