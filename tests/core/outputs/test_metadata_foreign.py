@@ -94,8 +94,8 @@ def test_fooocus_json_in_parameters(tmp_path: Path) -> None:
     assert got.model == "juggernautXL_v8Rundiffusion.safetensors"
     assert got.sampler == "dpmpp_2m_sde_gpu" and got.extra["Schedule type"] == "karras"
     assert got.loras == (("sd_xl_offset_example-lora_1.0", 0.1),)  # "None" slots left out
-    # no SDE sampler here: no match, rather than a wrong one
-    assert sampler_from_metadata(got.sampler, got.extra) is None
+    # ComfyUI's GPU-noise variant is the same sampler, on its Karras schedule
+    assert sampler_from_metadata(got.sampler, got.extra) == "DPM++ 2M SDE Karras"
 
 
 def test_swarmui_json_in_parameters_and_in_exif(tmp_path: Path) -> None:

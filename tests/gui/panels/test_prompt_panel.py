@@ -281,7 +281,7 @@ def test_load_image_settings_from_a1111(panel: PromptPanel) -> None:
 
 def test_load_image_settings_sampler_must_be_ours(panel: PromptPanel) -> None:
     panel.sampler_combo.setCurrentIndex(panel.sampler_combo.findData("DDIM"))
-    panel.load_image_settings(a1111(sampler="Heun"))
+    panel.load_image_settings(a1111(sampler="DPM adaptive"))
     assert panel.sampler_combo.currentData() is None
     panel.load_image_settings(a1111(sampler="Euler a"))
     assert panel.sampler_combo.currentData() == "Euler a"
