@@ -32,6 +32,10 @@ class Sample:
     name: str
     chunks: dict[str, str] = field(default_factory=dict)
     user_comment: str | None = None  # EXIF UserComment (WebP), instead of PNG chunks
+    fmt: str = "PNG"  # JPEG and WebP carry `user_comment`, `exif_tags`, `xmp` and `comment`
+    exif_tags: dict[int, str] = field(default_factory=dict)  # first IFD (ComfyUI's WebP)
+    xmp: str | None = None
+    comment: str | None = None  # JPEG COM segment
     # field -> value; "scheduler" is the one of ours the sampler and schedule must map to
     truth: dict[str, Any] = field(default_factory=dict)
 
@@ -248,6 +252,38 @@ def samples() -> list[Sample]:
         "Height": 1216,
         "ModelName": "dreamshaper_8",
     }
+    easy = {
+        "prompt": PROMPT,
+        "negative_prompt": NEGATIVE,
+        "seed": "1234567",
+        "use_stable_diffusion_model": "dreamshaper_8",
+        "sampler_name": "dpmpp_2m",
+        "width": "832",
+        "height": "1216",
+        "num_inference_steps": "28",
+        "guidance_scale": "6.5",
+        "use_lora_model": "ink-wash",
+        "lora_alpha": "0.8",
+    }
+    draw_things = {
+        "c": PROMPT,
+        "uc": NEGATIVE,
+        "seed": 1234567,
+        "steps": 28,
+        "scale": 6.5,
+        "sampler": "DPM++ 2M Karras",
+        "size": "832x1216",
+        "model": "dreamshaper_8",
+        "strength": 1,
+        "lora": [{"file": "ink-wash.ckpt", "weight": 0.8}],
+    }
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description>'
+        '<exif:UserComment><rdf:Alt><rdf:li xml:lang="x-default">'
+        + json.dumps(draw_things).replace("&", "&amp;").replace("<", "&lt;")
+        + "</rdf:li></rdf:Alt></exif:UserComment>"
+        "<xmp:CreatorTool>Draw Things</xmp:CreatorTool></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
     hires = _comfy_graph(hires=True, img2img=False)
     img2img = _comfy_graph(hires=False, img2img=True)
     no_lora = _truth(loras=None)
@@ -279,16 +315,42 @@ def samples() -> list[Sample]:
             {"parameters": a1111, "parameters-json": json.dumps(matrix)},
             truth=_truth(),
         ),
+        Sample("A1111 JPEG EXIF", user_comment=a1111, fmt="JPEG", truth=_truth()),
+        Sample("JPEG comment (A1111)", comment=a1111, fmt="JPEG", truth=_truth()),
+        Sample(
+            "ComfyUI WebP EXIF",
+            exif_tags={0x0110: "prompt:" + json.dumps(hires)},
+            fmt="WEBP",
+            truth=_truth(),
+        ),
+        Sample("Easy Diffusion PNG", easy, truth=_truth(scheduler="DPM++ 2M")),
+        Sample("Draw Things PNG XMP", {"XML:com.adobe.xmp": xmp}, truth=_truth()),
+        Sample("Draw Things JPEG XMP", xmp=xmp, fmt="JPEG", truth=_truth()),
     ]
+
+
+def _megabyte_settings_line() -> str:
+    """A1111 text whose settings line is 1 MB of pairs: the reader's worst honest case."""
+    pairs = ", ".join(f"Key {i}: value {i}" for i in range(60_000))
+    return f"{PROMPT}\nSteps: 28, {pairs}"[:1_000_000]
 
 
 def _picture(sample: Sample) -> bytes:
     image = Image.new("RGB", (64, 64), (40, 60, 90))
     out = io.BytesIO()
-    if sample.user_comment is not None:
+    if sample.fmt != "PNG" or sample.user_comment is not None:
         exif = Image.Exif()
-        exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + sample.user_comment.encode("utf-16-be")
-        image.save(out, "WEBP", exif=exif.tobytes())
+        if sample.user_comment is not None:
+            comment = b"UNICODE\x00" + sample.user_comment.encode("utf-16-be")
+            exif.get_ifd(0x8769)[0x9286] = comment
+        for tag, value in sample.exif_tags.items():
+            exif[tag] = value
+        extra: dict[str, Any] = {"exif": exif.tobytes()}
+        if sample.xmp is not None:
+            extra["xmp"] = sample.xmp.encode()
+        if sample.comment is not None:
+            extra["comment"] = sample.comment.encode()
+        image.save(out, sample.fmt if sample.fmt != "PNG" else "WEBP", **extra)
     else:
         info = PngInfo()
         for key, value in sample.chunks.items():
@@ -354,6 +416,10 @@ def run(repeats: int = 200, stream: TextIO = sys.stdout) -> dict[str, Any]:
             file=stream,
         )
     print(f"{'all':<26} {total:>3} / {expected:<3} ({100 * total / expected:.1f}%)", file=stream)
+    big = _picture(Sample("big", {"parameters": _megabyte_settings_line()}))
+    seconds = _time(lambda: read_settings(Image.open(io.BytesIO(big))), max(1, repeats // 20))
+    found["1 MB settings line"] = (0, 0, seconds)
+    print(f"{'1 MB settings line':<26} {'':>8} {seconds * 1000:>8.1f} {seconds / baseline:>6.0f}")
     print("ratio: time per read against the A1111 text picture's, in the same run", file=stream)
     return found
 

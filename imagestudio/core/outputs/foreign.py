@@ -8,6 +8,10 @@
   same chunks as one JSON object in the EXIF UserComment).
 * InvokeAI before 3.0: 1.x's `Dream` command line and 2.x's `sd-metadata` JSON.
 * TensorArt's `generation_data` JSON.
+* Easy Diffusion: a text chunk per setting (``prompt``, ``num_inference_steps``, or in older
+  versions ``Prompt``, ``Steps``), or the same keys as JSON in the EXIF UserComment.
+* Draw Things: JSON (``c``, ``uc``, ``scale``, ``size``...) in the XMP packet's
+  ``exif:UserComment``, an A1111-like text in its ``dc:description``.
 
 JSON that holds no prompt under any known spelling is not settings: it gives None, never a prompt
 box full of JSON. Samplers are kept as the tool named them, with the tool's separate schedule
@@ -16,6 +20,7 @@ under `extra["Schedule type"]`, for `schedulers.sampler_from_metadata` to map.
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 import shlex
@@ -46,6 +51,8 @@ _FIELDS: dict[str, str] = {
     "height": "height",
     "resolution": "resolution",
     "basemodel": "model",
+    "usestablediffusionmodel": "model",  # Easy Diffusion
+    "stablediffusionmodel": "model",
     "model": "model",
     "modelname": "model",
     "sampler": "sampler",
@@ -76,19 +83,37 @@ def _resolution(value: Any) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
+def _parallel_lists(data: dict[str, Any]) -> tuple[Any, Any]:
+    """LoRA names and weights kept side by side: SwarmUI's `loras` + `loraweights`, Easy
+    Diffusion's `use_lora_model` + `lora_alpha` (or "LoRA model" + "LoRA Strength"), each a
+    list or a single value (a string of comma-separated names in older versions)."""
+    names = weights = None
+    for key, value in list(data.items())[:2000]:
+        normal = _normalise(str(key))
+        if normal in ("loras", "useloramodel", "loramodel") and names is None:
+            names = value
+        elif normal in ("loraweights", "loraalpha", "lorastrength") and weights is None:
+            weights = value
+    if isinstance(names, str):
+        names = [part.strip() for part in names[:10_000].split(",")]
+        if isinstance(weights, str):
+            weights = [part.strip() for part in weights[:10_000].split(",")]
+    if names is not None and not isinstance(weights, list):
+        weights = [weights] if weights is not None else []
+    return names, weights
+
+
 def _loras(data: dict[str, Any]) -> list[tuple[str, float]]:
-    """LoRAs as (name, weight): SwarmUI's parallel lists, Fooocus's "name : weight" entries."""
+    """LoRAs as (name, weight): SwarmUI's and Easy Diffusion's parallel lists, Fooocus's
+    "name : weight" entries."""
     found: list[tuple[str, float]] = []
-    names, weights = data.get("loras"), data.get("loraweights")
+    names, weights = _parallel_lists(data)
     if isinstance(names, list):
         weights = weights if isinstance(weights, list) else []
         for index, name in enumerate(names[:32]):
-            if isinstance(name, str) and name:
-                weight = weights[index] if index < len(weights) else 1.0
-                try:
-                    found.append((name, float(weight)))
-                except (TypeError, ValueError, OverflowError):
-                    found.append((name, 1.0))
+            if isinstance(name, str) and name and name.lower() != "none":
+                weight = as_float(weights[index]) if index < len(weights) else None
+                found.append((name, 1.0 if weight is None else weight))
     for key, value in list(data.items())[:500]:
         if _normalise(str(key)).startswith("lora") and isinstance(value, str):
             match = _LORA_RE.match(value.strip())
@@ -349,4 +374,100 @@ def tensorart_fields(data: dict[str, Any]) -> dict[str, Any] | None:
         if name:
             loras.append((lora_name(name), 1.0 if weight is None else weight))
     fields["loras"] = tuple(loras)
+    return fields
+
+
+# --------------------------------------------------------------------------------------------
+# Easy Diffusion
+
+# Keys only Easy Diffusion writes (under either of its spellings, normalised).
+_EASY_DIFFUSION_KEYS = frozenset(
+    {"numinferencesteps", "usestablediffusionmodel", "stablediffusionmodel", "guidancescale"}
+)
+
+
+def easydiffusion_fields(chunks: dict[str, str]) -> dict[str, Any] | None:
+    """Easy Diffusion's settings, one text chunk each (`chunks`: key -> text), or None when the
+    chunks are not Easy Diffusion's (ComfyUI also names a chunk ``prompt``)."""
+    if not any(_normalise(key) in _EASY_DIFFUSION_KEYS for key in chunks):
+        return None
+    data: dict[str, Any] = dict(chunks)
+    for key, value in chunks.items():
+        if _normalise(key) in ("useloramodel", "loramodel", "loraalpha", "lorastrength"):
+            # a list is written as JSON in a chunk (["a", "b"], [0.5, 0.8])
+            loaded = load_json_object('{"v": ' + value + "}") if value.startswith("[") else None
+            if loaded is not None:
+                data[key] = loaded["v"]
+    return settings_fields(data, source="easydiffusion")
+
+
+# --------------------------------------------------------------------------------------------
+# Draw Things (and XMP packets in general)
+
+_TAG_RE = re.compile(r"<[^<>]{0,2000}>")
+
+
+def _xmp_property(xmp: str, name: str) -> str | None:
+    """The text of property `name` (``exif:UserComment``) in an XMP packet, written as an
+    element (with or without an rdf:Alt list) or as an attribute. Found by plain searches, not
+    an XML parser: a packet comes from anyone, and entity tricks then have nothing to expand."""
+    start = xmp.find(f"<{name}")
+    if start >= 0:
+        body = xmp.find(">", start)
+        end = xmp.find(f"</{name}>", body)
+        if body < 0 or end < 0:
+            return None
+        inner = _TAG_RE.sub("", xmp[body + 1 : end])
+        return html.unescape(inner).strip()
+    match = re.search(re.escape(name) + r'="([^"]{0,1000000})"', xmp)
+    return html.unescape(match[1]).strip() if match else None
+
+
+def xmp_texts(xmp: str) -> tuple[str | None, str | None]:
+    """The ``exif:UserComment`` and ``dc:description`` of an XMP packet, where tools that keep
+    their settings in XMP (Draw Things) put them."""
+    if len(xmp) > MAX_FIELD_CHARS * 10:
+        return None, None
+    return _xmp_property(xmp, "exif:UserComment"), _xmp_property(xmp, "dc:description")
+
+
+def drawthings_fields(data: dict[str, Any]) -> dict[str, Any] | None:
+    """Draw Things' JSON: `c` the prompt, `uc` the negative, `scale`, `size` ("768x1024"),
+    `model`, `sampler`, `strength` (below 1 for image-to-image only), `lora` entries."""
+    prompt = as_str(data.get("c"))
+    if prompt is None or not any(key in data for key in ("scale", "steps", "sampler")):
+        return None
+    fields: dict[str, Any] = {
+        "prompt": prompt.strip(),
+        "negative_prompt": (as_str(data.get("uc")) or "").strip(),
+        "source": "drawthings",
+    }
+    for name in ("steps", "seed"):
+        number = as_int(data.get(name))
+        if number is not None:
+            fields[name] = number
+    scale = as_float(data.get("scale"))
+    if scale is not None:
+        fields["cfg_scale"] = scale
+    size = _resolution(data.get("size"))
+    if size is not None:
+        fields["width"], fields["height"] = size
+    model = _model(data.get("model"))
+    if model:
+        fields["model"] = model
+    sampler = as_str(data.get("sampler"))
+    if sampler and sampler.strip():
+        fields["sampler"] = sampler.strip()
+    strength = as_float(data.get("strength"))
+    if strength is not None and 0 < strength < 1:
+        fields["denoising_strength"] = strength
+    loras = []
+    entries = data.get("lora")
+    for entry in entries[:32] if isinstance(entries, list) else []:
+        if isinstance(entry, dict):
+            file, weight = as_str(entry.get("file")), as_float(entry.get("weight"))
+            if file:
+                loras.append((lora_name(file), 1.0 if weight is None else weight))
+    fields["loras"] = tuple(loras)
+    fields["extra"] = {}
     return fields

@@ -11,8 +11,9 @@ We write two PNG text chunks:
 Reading takes our own chunk, A1111 text (PNG chunk, or the EXIF UserComment A1111 uses for
 JPEG/WebP), ComfyUI's graphs (`comfyui`), InvokeAI's ``invokeai_metadata`` and the formats in
 `foreign` (Fooocus, SwarmUI, Hugging Face Spaces, NovelAI, InvokeAI 1.x/2.x, TensorArt,
-Stability Matrix), so that a picture made elsewhere can be made again here. Reading is linear in
-the input, bounded in size, and never raises anything but ImageError.
+Stability Matrix, Easy Diffusion, Draw Things), so that a picture made elsewhere can be made
+again here. Reading is linear in the input, bounded in size, and never raises anything but
+ImageError.
 """
 
 from __future__ import annotations
@@ -442,6 +443,7 @@ def _from_text(text: str) -> ImageSettings | None:
         if data is None:
             return None
         fields = foreign.novelai_fields(data) if "Comment" in data else None
+        fields = fields or (foreign.drawthings_fields(data) if "c" in data else None)
         fields = fields or foreign.settings_fields(data)
         return None if fields is None else _foreign_settings(fields)
     settings, has_settings_line = _parse(text)
@@ -551,6 +553,8 @@ _SETTINGS_KEYS = (
     "generation_data",
     "sd-metadata",
     "Dream",
+    "Prompt",
+    "XML:com.adobe.xmp",
 )
 
 
@@ -596,8 +600,44 @@ def _graph_fields(chunks: dict[str, Any], image: Image.Image) -> dict[str, Any] 
     return comfyui.settings_fields(prompt, workflow, image.size)
 
 
+def _exif_graphs(image: Image.Image) -> dict[str, str]:
+    """ComfyUI's graphs in a WebP or JPEG: its savers write ``prompt:{...}`` and
+    ``workflow:{...}`` into the first EXIF tags (Model, Make, ImageDescription...)."""
+    try:
+        values = list(image.getexif().items())[:64]
+    except Exception:  # broken EXIF is skipped, as everywhere
+        return {}
+    graphs: dict[str, str] = {}
+    for _tag, value in values:
+        if isinstance(value, bytes):
+            value = value[: MAX_TEXT_CHARS * 4].decode("utf-8", errors="replace")
+        if not isinstance(value, str):
+            continue
+        name, colon, _ = value[:10].partition(":")
+        if colon and name in ("prompt", "workflow") and name not in graphs:
+            graphs[name] = value[len(name) + 1 :].strip("\x00")
+    return graphs
+
+
+def _xmp_settings(chunks: dict[str, Any]) -> ImageSettings | None:
+    """Settings in an XMP packet (PNG iTXt ``XML:com.adobe.xmp``, JPEG/WebP ``xmp``): Draw
+    Things' JSON in ``exif:UserComment``, or A1111 text there or in ``dc:description``."""
+    raw = chunks.get("XML:com.adobe.xmp", chunks.get("xmp"))
+    xmp = _text_chunk({"xmp": raw}, "xmp") if raw is not None else None
+    if xmp is None:
+        return None
+    comment, description = foreign.xmp_texts(xmp)
+    for text in (comment, description):
+        settings = _from_text(text) if text else None
+        if settings is not None:
+            return settings
+    return None
+
+
 def _settings_of(image: Image.Image) -> ImageSettings | None:
     chunks = _text_chunks(image)
+    if image.format != "PNG" and "prompt" not in chunks and "workflow" not in chunks:
+        chunks |= _exif_graphs(image)
     parameters = _text_chunk(chunks, PARAMETERS_KEY)
     if parameters is not None and not parameters.strip():
         parameters = None
@@ -632,16 +672,25 @@ def _settings_of(image: Image.Image) -> ImageSettings | None:
     if fields is None and "Dream" in chunks:
         dream = _text_chunk(chunks, "Dream")
         fields = None if dream is None else foreign.dream_fields(dream)
+    if fields is None and ("prompt" in chunks or "Prompt" in chunks):
+        texts = {key: _text_chunk(chunks, key) for key in list(chunks)[:200]}
+        fields = foreign.easydiffusion_fields(
+            {key: text for key, text in texts.items() if text is not None}
+        )
     if fields is not None:
         return _foreign_settings(fields)
 
-    comment = _exif_user_comment(image)
-    if comment is not None and len(comment) <= MAX_TEXT_CHARS and comment.strip():
-        # A UserComment is a general-purpose field (cameras and photo apps write notes there),
-        # so it only counts as settings in a known format.
-        settings = _from_text(comment)
-        if settings is not None:
-            return settings
+    xmp = _xmp_settings(chunks)
+    if xmp is not None:
+        return xmp
+
+    # A UserComment or a JPEG comment is a general-purpose field (cameras and photo apps write
+    # notes there), so it only counts as settings in a known format.
+    for comment in (_exif_user_comment(image), _text_chunk(chunks, "comment")):
+        if comment is not None and len(comment) <= MAX_TEXT_CHARS and comment.strip():
+            settings = _from_text(comment)
+            if settings is not None:
+                return settings
 
     invoke = _load_json_object(_text_chunk(chunks, INVOKEAI_KEY))
     if invoke is not None:
@@ -666,10 +715,12 @@ def read_settings(source: str | os.PathLike[str] | Image.Image) -> ImageSettings
     fills only what the JSON lacks); Stability Matrix's ``parameters-json``; the ``parameters``
     chunk (A1111 text with its settings line, or Fooocus/SwarmUI/Space JSON); NovelAI's
     ``Comment``; TensorArt's ``generation_data``; ComfyUI's ``prompt``/``workflow`` graphs;
-    InvokeAI 2.x ``sd-metadata`` and 1.x ``Dream``; the EXIF UserComment of JPEG/WebP (A1111
-    text, SwarmUI JSON, NovelAI's chunks); InvokeAI 3+'s ``invokeai_metadata``. Returns None
-    when the image carries none of them: text in no known format is not taken as a prompt.
-    Malformed metadata is skipped, never raised.
+    InvokeAI 2.x ``sd-metadata`` and 1.x ``Dream``; Easy Diffusion's chunk per setting; an XMP
+    packet (Draw Things); the EXIF UserComment of JPEG/WebP and the JPEG comment (A1111 text,
+    SwarmUI, Easy Diffusion or Draw Things JSON, NovelAI's chunks); InvokeAI 3+'s
+    ``invokeai_metadata``. ComfyUI's graphs are also read from a WebP's or JPEG's EXIF tags.
+    Returns None when the image carries none of them: text in no known format is not taken as
+    a prompt. Malformed metadata is skipped, never raised.
 
     Raises ImageError when the file is missing or is not an image that can be read.
     """

@@ -163,6 +163,8 @@ FORMAT_KEYS = st.sampled_from(
         *("request_type", "v4_prompt", "caption", "base_caption", "char_captions", "image"),
         *("model_weights", "type", "baseModel", "models", "modelFileName", "weight", "loras"),
         *("PositivePrompt", "CfgScale", "clipSkip", "Comment", "Software", "Description"),
+        *("c", "size", "lora", "file", "use_lora_model", "lora_alpha", "num_inference_steps"),
+        "use_stable_diffusion_model",
     ]
 )
 FORMAT_JSON = st.recursive(
@@ -197,3 +199,38 @@ def test_every_formats_chunk_with_any_values(
 def test_dream_command_lines_of_any_shape(tmp_path: Path, text: str) -> None:
     got = read_bytes(tmp_path, png_with({"Dream": text}))
     assert got is None or isinstance(got.prompt, str)
+
+
+@_settings
+@given(
+    chunks=st.dictionaries(
+        st.sampled_from(
+            [
+                *("prompt", "Prompt", "num_inference_steps", "Steps", "guidance_scale", "seed"),
+                *("use_lora_model", "lora_alpha", "LoRA model", "LoRA Strength", "width"),
+            ]
+        ),
+        PARSER_TEXT | st.sampled_from(["[1, 2]", '["a", 3]', "[[[", "1e999", "nan"]),
+        max_size=8,
+    ),
+)
+def test_easy_diffusion_chunks_of_any_text(tmp_path: Path, chunks: dict) -> None:
+    got = read_bytes(tmp_path, png_with(chunks))
+    if got is not None:
+        assert isinstance(got.prompt, str)
+        assert all(isinstance(n, str) and isinstance(w, float) for n, w in got.loras)
+
+
+@_settings
+@given(data=FORMAT_JSON, wrap=st.sampled_from(["element", "attribute", "broken"]))
+def test_xmp_packets_holding_anything(tmp_path: Path, data: object, wrap: str) -> None:
+    text = json.dumps(data).replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+    xmp = {
+        "element": f"<x><exif:UserComment><rdf:li>{text}</rdf:li></exif:UserComment></x>",
+        "attribute": f'<rdf:Description exif:UserComment="{text}"/>',
+        "broken": f"<exif:UserComment><rdf:li>{text}",
+    }[wrap]
+    got = read_bytes(tmp_path, png_with({"XML:com.adobe.xmp": xmp}))
+    if got is not None:
+        assert isinstance(got.prompt, str) and all(isinstance(v, str) for v in got.extra.values())
+        assert all(isinstance(n, str) and isinstance(w, float) for n, w in got.loras)
