@@ -425,10 +425,13 @@ class MainWindow(QMainWindow):
             notes = self.prompt.load_image_settings(found)
             self.tabs.setCurrentIndex(self.forms["generate"][0])
         self.canvas.show_result(path)
-        self.statusBar().showMessage(
-            " ".join([f"Loaded the settings of {Path(path).name}.", *notes]),
-            15000 if notes else 8000,
-        )
+        self.statusBar().showMessage(f"Loaded the settings of {Path(path).name}.", 8000)
+        # What could not be restored changes the picture: said where it stays until dismissed,
+        # not in a status line that cuts it off and times out.
+        if notes:
+            self.canvas.show_error(" ".join([f"From {Path(path).name}:", *notes]))
+        else:
+            self.canvas.clear_error()
         return True
 
     def _load_own_request(self, data: dict | None) -> bool:

@@ -196,8 +196,8 @@ def test_another_tools_picture_restores_loras_strength_and_says_what_has_no_matc
     info = PngImagePlugin.PngInfo()
     info.add_text(
         "parameters",
-        "a heron, <lora:ink-wash:0.8>, <lora:paper-cut:0.5>\nSteps: 30, Sampler: Euler, "
-        "Schedule type: Karras, CFG scale: 7, Seed: 12, Size: 512x512, Denoising strength: 0.35",
+        "a heron, <lora:ink-wash:0.8>, <lora:paper-cut:0.5>\nSteps: 30, Sampler: DPM adaptive, "
+        "CFG scale: 7, Seed: 12, Size: 512x512, Denoising strength: 0.35",
     )
     Image.new("RGB", (64, 64), "gray").save(path, pnginfo=info)
     window.tabs.setCurrentIndex(STYLE_TAB)
@@ -207,11 +207,17 @@ def test_another_tools_picture_restores_loras_strength_and_says_what_has_no_matc
     # matched to the library by file name; the one not there is kept, and named
     assert window.prompt.lora_list.loras() == (("loras/Ink-Wash", 0.8), ("paper-cut", 0.5))
     assert window.prompt.img2img_group.strength() == 0.35
-    message = window.statusBar().currentMessage()
-    assert "Euler (Karras), has no match here" in message
+    assert window.statusBar().currentMessage() == "Loaded the settings of a1111-img2img.png."
+    message = window.canvas.error_text()
+    assert "DPM adaptive, has no match here" in message
     assert "Not in your library: LoRA paper-cut" in message
-    # no plain Euler in its place
-    assert window.prompt.sampler_combo.currentData() is None
+    assert window.prompt.sampler_combo.currentData() is None  # no other sampler in its place
+    # a picture whose settings all fit clears the note
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a crane\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1")
+    Image.new("RGB", (64, 64)).save(path, pnginfo=info)
+    assert window.load_settings_from_image(str(path))
+    assert window.canvas.error_text() == ""
 
 
 def test_a_style_png_opens_the_style_tab_and_leaves_the_prompt_alone(

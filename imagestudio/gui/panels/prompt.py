@@ -447,13 +447,23 @@ class PromptPanel(QWidget):
         knows), and return sentences about what could not be taken.
 
         Values the form cannot hold are left as they were. A sampler we don't have becomes
-        "Model default" (and says so). The model changes only when our own JSON names a model
-        folder that exists or a model in the list: other tools' checkpoint names mean nothing
-        here. The LoRA rows become the picture's LoRAs, matched to the library by file name;
-        the strength is set only from an image-to-image job.
+        "Model default" (and says so). The model is the one our own JSON names, or the library
+        model with the file name another tool wrote (any folder, suffix or case); a model the
+        library lacks is named in a note and the form keeps its own. The LoRA rows become the
+        picture's LoRAs, matched to the library by file name; the strength is set only from an
+        image-to-image job.
         """
         notes: list[str] = []
         values = settings.request_values()
+        if "model" not in values and settings.model:
+            found = self.model_combo.library_value(settings.model)
+            if found is not None:
+                values["model"] = found
+            else:
+                notes.append(
+                    f"The picture was made with the model {settings.model}, which is not in "
+                    "your library: the form keeps the model it had."
+                )
         values["scheduler"] = sampler_from_metadata(settings.sampler, settings.extra)
         if values["scheduler"] is None and settings.sampler:
             schedule = next(

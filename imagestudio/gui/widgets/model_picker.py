@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
 
+from imagestudio.core.loratags import lora_name
+
 VALUE_ROLE = Qt.ItemDataRole.UserRole
 _OTHER_ROLE = Qt.ItemDataRole.UserRole + 1
 OTHER_FOLDER_TEXT = "Other folder…"
@@ -73,6 +75,17 @@ class ModelPicker(QComboBox):
             return True
         self.setCurrentIndex(index)
         return True
+
+    def library_value(self, name: str) -> str | None:
+        """The listed model another tool names by its file ("SD15/dreamshaper_8.safetensors",
+        "dreamshaper_8"): the same file name without folder or suffix, in any case."""
+        wanted = lora_name(name).casefold()
+        if not wanted:
+            return None
+        for _display, value in [*self._models, *self._extra_models]:
+            if lora_name(value).casefold() == wanted:
+                return value
+        return None
 
     def select_known(self, value: object) -> None:
         """Choose a model named by saved or foreign settings: only one listed, or a folder that

@@ -276,7 +276,23 @@ def test_load_image_settings_from_a1111(panel: PromptPanel) -> None:
     assert (request.prompt, request.negative_prompt) == ("a misty forest", "blurry")
     assert (request.steps, request.guidance, request.seed) == (31, 6.5, 777)
     assert (request.width, request.height, request.scheduler) == (512, 768, "DPM++ 2M Karras")
-    assert request.model == "tiny"  # A1111's checkpoint name means nothing here
+    assert request.model == "tiny"  # the library has no "sd15": the form keeps its model
+
+
+def test_load_image_settings_finds_the_pictures_model_by_file_name(panel: PromptPanel) -> None:
+    panel.set_models([*MODELS, ("DreamShaper 8", "checkpoints/DreamShaper_8.safetensors")])
+    panel.model_combo.setCurrentIndex(panel.model_combo.findData("tiny"))
+    # ComfyUI names the file with its folder, A1111 without suffix: both are the library's file
+    for named in ("SD1.5/dreamshaper_8.safetensors", "dreamshaper_8"):
+        panel.model_combo.setCurrentIndex(panel.model_combo.findData("tiny"))
+        assert panel.load_image_settings(a1111(model=named, sampler="Euler")) == []
+        assert panel.build_request().model == "checkpoints/DreamShaper_8.safetensors"
+    notes = panel.load_image_settings(a1111(model="juggernautXL_v9", sampler="Euler"))
+    assert notes == [
+        "The picture was made with the model juggernautXL_v9, which is not in your library: "
+        "the form keeps the model it had."
+    ]
+    assert panel.build_request().model == "checkpoints/DreamShaper_8.safetensors"
 
 
 def test_load_image_settings_sampler_must_be_ours(panel: PromptPanel) -> None:
