@@ -78,7 +78,7 @@ def save_product(
     when = time.time()
     for index, picture in enumerate(product.pictures):
         settings = {**picture.settings, "app": f"ImageStudio {__version__}"}
-        info = png_text_chunks(picture.parameters, settings, picture.text_key)
+        info = png_text_chunks(picture.parameters, settings, picture.text_key, picture.chunks)
         if exact_files is not None:
             written.append(save_png_exact(picture.image, exact_files[index], info))
         else:

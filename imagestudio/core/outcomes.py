@@ -18,7 +18,8 @@ class Picture:
     this very picture again; `name` the text the output file is named after; `seed` its seed,
     when it has one. `text_key` is the PNG text chunk `parameters` goes in: A1111's
     "parameters" for generations, which every reader takes as a generation prompt and settings;
-    another key for other kinds of job, whose text must not be read as one.
+    another key for other kinds of job, whose text must not be read as one. `chunks` are more
+    text chunks for other tools (ComfyUI's ``prompt`` graph).
     """
 
     image: Any  # a PIL image
@@ -27,6 +28,7 @@ class Picture:
     name: str
     seed: int | None = None
     text_key: str = "parameters"
+    chunks: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -216,3 +216,33 @@ def sampler_from_metadata(name: object, extra: dict[str, str] | None = None) -> 
     base = spec.name.removesuffix(" Karras").removesuffix(" Exponential")
     twin = _BY_KEY.get(_key(f"{base} {schedule}"))
     return twin.name if twin else None
+
+
+# How ComfyUI's KSampler names our schedulers: (sampler_name, scheduler). PNDM has no twin there
+# (its "ipndm" is another method), so a picture made with it carries no ComfyUI graph.
+_COMFYUI_SAMPLERS = {
+    "Euler": "euler",
+    "Euler a": "euler_ancestral",
+    "DPM++ 2M": "dpmpp_2m",
+    "DPM++ 2M SDE": "dpmpp_2m_sde",
+    "DPM2": "dpm_2",
+    "DPM2 a": "dpm_2_ancestral",
+    "Heun": "heun",
+    "DDIM": "ddim",
+    "DDPM": "ddpm",
+    "DEIS": "deis",
+    "UniPC": "uni_pc",
+    "LCM": "lcm",
+}
+
+
+def comfyui_sampler(name: str) -> tuple[str, str] | None:
+    """ComfyUI's `sampler_name` and `scheduler` for our scheduler `name`, or None without a twin."""
+    schedule = "normal"
+    for suffix, comfy in ((" Karras", "karras"), (" Exponential", "exponential")):
+        if name.endswith(suffix):
+            name, schedule = name.removesuffix(suffix), comfy
+    sampler = _COMFYUI_SAMPLERS.get(name)
+    if sampler is None:
+        return None
+    return sampler, "ddim_uniform" if sampler == "ddim" else schedule

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from pathlib import Path
 
 from imagestudio import __version__
@@ -12,9 +14,10 @@ from imagestudio.core.generation.lora import resolve_lora
 from imagestudio.core.loratags import lora_name
 from imagestudio.core.models.hashes import lora_hash, model_hash
 from imagestudio.core.outcomes import Picture, Product
+from imagestudio.core.outputs.comfygraph import GraphSettings, api_graph
 from imagestudio.core.outputs.metadata import ImageSettings, format_parameters
 from imagestudio.core.requests import GenerationRequest
-from imagestudio.core.schedulers import a1111_sampler
+from imagestudio.core.schedulers import a1111_sampler, comfyui_sampler
 from imagestudio.core.workspace import EngineConfig, EngineSlot, Workspace
 
 
@@ -34,7 +37,19 @@ def _engine_key(config: EngineConfig) -> tuple[object, ...]:
 DIFFUSION = EngineSlot("diffusion", _engine_key, Engine.from_config, Engine.unload)
 
 
-def model_hashes(result: GenerationResult, models_dir: Path, cache_dir: Path) -> dict[str, str]:
+def lora_files(request: GenerationRequest, models_dir: Path) -> dict[str, Path]:
+    """The file of each of the request's LoRAs, by the name the request gives it; a LoRA gone
+    since the job ran is left out (the picture then goes without its hash)."""
+    files: dict[str, Path] = {}
+    for name, _weight in request.loras:
+        with contextlib.suppress(ModelError):
+            files[name] = resolve_lora(name, models_dir)
+    return files
+
+
+def model_hashes(
+    result: GenerationResult, files: dict[str, Path], cache_dir: Path
+) -> dict[str, str]:
     """A1111's ``Model hash`` and ``Lora hashes`` of the files a result used (cached per file),
     by which Civitai and other readers find them; a folder model has no Model hash."""
     hashes: dict[str, str] = {}
@@ -42,17 +57,46 @@ def model_hashes(result: GenerationResult, models_dir: Path, cache_dir: Path) ->
     if digest:
         hashes["Model hash"] = digest
     loras = []
-    for name, _weight in result.request.loras:
-        try:
-            path = resolve_lora(name, models_dir)
-        except ModelError:  # gone since the job ran: the picture goes without its hash
-            continue
+    for name, path in files.items():
         digest = lora_hash(path, cache_dir)
         if digest:
             loras.append(f"{lora_name(name)}: {digest}")
     if loras:
         hashes["Lora hashes"] = ", ".join(loras)
     return hashes
+
+
+def comfyui_chunks(
+    result: GenerationResult, index: int, files: dict[str, Path] | None = None
+) -> dict[str, str]:
+    """ComfyUI's ``prompt`` chunk for image `index`: the graph that makes it in ComfyUI, named
+    by file names; none when our sampler has no twin there."""
+    request = result.request
+    sampler = comfyui_sampler(result.scheduler)
+    if sampler is None:
+        return {}
+    files = files or {}
+    graph = api_graph(
+        GraphSettings(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            seed=result.seeds[index],
+            steps=request.steps,
+            cfg=float(request.guidance),
+            sampler_name=sampler[0],
+            scheduler=sampler[1],
+            width=result.width,
+            height=result.height,
+            checkpoint=Path(result.model_path).name or result.model_name,
+            loras=[
+                (files[name].name if name in files else f"{lora_name(name)}.safetensors", weight)
+                for name, weight in request.loras
+            ],
+            init_image=Path(request.init_image).name if request.init_image else None,
+            denoise=float(request.strength),
+        )
+    )
+    return {"prompt": json.dumps(graph, ensure_ascii=False)}
 
 
 def parameters_text(
@@ -84,8 +128,13 @@ def parameters_text(
     )
 
 
-def product_of(result: GenerationResult, hashes: dict[str, str] | None = None) -> Product:
-    """The pictures of a result with their metadata; each image's settings re-make it alone."""
+def product_of(
+    result: GenerationResult,
+    hashes: dict[str, str] | None = None,
+    files: dict[str, Path] | None = None,
+) -> Product:
+    """The pictures of a result with their metadata; each image's settings re-make it alone,
+    here and in A1111 and ComfyUI."""
     used = result.used_request()
     pictures = [
         Picture(
@@ -94,6 +143,7 @@ def product_of(result: GenerationResult, hashes: dict[str, str] | None = None) -
             settings=used.replace(seed=seed, count=1).to_dict() | {"model_family": result.family},
             name=result.request.prompt,
             seed=seed,
+            chunks=comfyui_chunks(result, index, files),
         )
         for index, (image, seed) in enumerate(zip(result.images, result.seeds, strict=True))
     ]
@@ -118,4 +168,5 @@ def run_generation(
         request, context.on_step, context.is_cancelled, context.status, context.previews
     )
     context.notices.extend(result.warnings)  # already shown as they came
-    return product_of(result, model_hashes(result, engine.models_dir, engine.cache_dir))
+    files = lora_files(result.request, engine.models_dir)
+    return product_of(result, model_hashes(result, files, engine.cache_dir), files)

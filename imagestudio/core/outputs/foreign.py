@@ -61,11 +61,26 @@ _FIELDS: dict[str, str] = {
     "clipskip": "clip_skip",
 }
 _RESOLUTION_RE = re.compile(r"\(?\s*(\d{1,6})\s*[,xX×*]\s*(\d{1,6})\s*\)?")
+_INTS = ("steps", "seed", "width", "height")
 _LORA_RE = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<weight>[+-]?\d+(?:\.\d+)?)$")
 
 
 def _normalise(key: str) -> str:
     return re.sub(r"[\s_-]+", "", key.lower())
+
+
+def _numbers(data: dict[str, Any], cfg_key: str, ints: tuple[str, ...] = _INTS) -> dict[str, Any]:
+    """The whole-number fields `ints` of `data` (same names as ours) and its CFG scale, under
+    `cfg_key`, as far as each is a number at all."""
+    found: dict[str, Any] = {}
+    for name in ints:
+        number = as_int(data.get(name))
+        if number is not None:
+            found[name] = number
+    cfg = as_float(data.get(cfg_key))
+    if cfg is not None:
+        found["cfg_scale"] = cfg
+    return found
 
 
 def _settings_object(data: dict[str, Any]) -> dict[str, Any]:
@@ -149,13 +164,7 @@ def settings_fields(data: dict[str, Any], source: str | None = None) -> dict[str
     fields: dict[str, Any] = {"prompt": prompt.strip()}
     negative = as_str(values.get("negative_prompt"))
     fields["negative_prompt"] = negative.strip() if negative else ""
-    for name in ("steps", "seed", "width", "height"):
-        number = as_int(values.get(name))
-        if number is not None:
-            fields[name] = number
-    cfg = as_float(values.get("cfg_scale"))
-    if cfg is not None:
-        fields["cfg_scale"] = cfg
+    fields |= _numbers(values, "cfg_scale")
     size = _resolution(values.get("resolution"))
     if size is not None and "width" not in fields:
         fields["width"], fields["height"] = size
@@ -223,13 +232,7 @@ def novelai_fields(chunks: dict[str, Any]) -> dict[str, Any] | None:
         "negative_prompt": negative.strip(),
         "source": "novelai",
     }
-    for name in ("steps", "seed", "width", "height"):
-        number = as_int(data.get(name))
-        if number is not None:
-            fields[name] = number
-    scale = as_float(data.get("scale"))
-    if scale is not None:
-        fields["cfg_scale"] = scale
+    fields |= _numbers(data, "scale")
     sampler = as_str(data.get("sampler"))
     if sampler:
         fields["sampler"] = sampler
@@ -303,16 +306,10 @@ def dream_fields(text: str) -> dict[str, Any] | None:
         field = _DREAM_SWITCHES.get(switch)
         if field is not None and field not in values:
             values[field] = value
-    for name in ("steps", "seed", "width", "height"):
-        number = as_int(values.get(name))
-        if number is not None:
-            fields[name] = number
-    for name in ("cfg_scale", "denoising_strength"):
-        scale = as_float(values.get(name))
-        if scale is not None:
-            fields[name] = scale
-    if "init_image" not in values:
-        fields.pop("denoising_strength", None)  # strength means something only for img2img
+    fields |= _numbers(values, "cfg_scale")
+    strength = as_float(values.get("denoising_strength"))
+    if strength is not None and "init_image" in values:  # strength means something for img2img
+        fields["denoising_strength"] = strength
     if values.get("sampler"):
         fields["sampler"] = values["sampler"]
     return fields
@@ -336,13 +333,7 @@ def sd_metadata_fields(data: dict[str, Any]) -> dict[str, Any] | None:
         return None
     prompt, negative = _invokeai_prompt(text)
     fields: dict[str, Any] = {"prompt": prompt, "negative_prompt": negative, "source": "invokeai"}
-    for name in ("steps", "seed", "width", "height"):
-        number = as_int(image.get(name))
-        if number is not None:
-            fields[name] = number
-    cfg = as_float(image.get("cfg_scale"))
-    if cfg is not None:
-        fields["cfg_scale"] = cfg
+    fields |= _numbers(image, "cfg_scale")
     if as_str(image.get("sampler")):
         fields["sampler"] = image["sampler"]
     model = _model(data.get("model_weights"))
@@ -442,13 +433,7 @@ def drawthings_fields(data: dict[str, Any]) -> dict[str, Any] | None:
         "negative_prompt": (as_str(data.get("uc")) or "").strip(),
         "source": "drawthings",
     }
-    for name in ("steps", "seed"):
-        number = as_int(data.get(name))
-        if number is not None:
-            fields[name] = number
-    scale = as_float(data.get("scale"))
-    if scale is not None:
-        fields["cfg_scale"] = scale
+    fields |= _numbers(data, "scale", ints=("steps", "seed"))
     size = _resolution(data.get("size"))
     if size is not None:
         fields["width"], fields["height"] = size

@@ -40,6 +40,7 @@ from imagestudio.core.outputs.values import as_str as _as_str
 from imagestudio.core.outputs.values import load_json_object as _load_json_object
 from imagestudio.core.outputs.values import to_float as _to_float
 from imagestudio.core.outputs.values import to_int as _to_int
+from imagestudio.core.schedulers import sampler_from_metadata
 
 __all__ = [
     "ImageSettings",
@@ -118,6 +119,26 @@ class ImageSettings:
     request: dict[str, Any] | None = None
     # (name, weight): from `<lora:name:w>` tags (taken out of the prompt), JSON or graph nodes
     loras: tuple[tuple[str, float], ...] = ()
+
+    def schedule(self) -> str:
+        """The tool's separate schedule ("Karras"), or "" when it wrote none."""
+        return next((v for k, v in self.extra.items() if k.lower() == "schedule type"), "")
+
+    def scheduler(self) -> str | None:
+        """Our scheduler for the picture's sampler and schedule, or None when we have none like
+        it (see `schedulers.sampler_from_metadata`)."""
+        return sampler_from_metadata(self.sampler, self.extra)
+
+    def sampler_note(self) -> str | None:
+        """A sentence for the user when the picture names a sampler we cannot run, else None."""
+        if not self.sampler or self.scheduler() is not None:
+            return None
+        schedule = self.schedule()
+        named = f"{self.sampler} ({schedule})" if schedule else self.sampler
+        return (
+            f"The picture's sampler, {named}, has no match here: the model's default sampler "
+            "is used instead, so the picture will come out differently."
+        )
 
     def request_values(self) -> dict[str, Any]:
         """These settings under a generation request's keys (as `to_dict()` names them), for
@@ -343,14 +364,16 @@ def png_text_chunks(
     settings: ImageSettings | str,
     request_json: dict[str, Any] | None,
     text_key: str = PARAMETERS_KEY,
+    extra: dict[str, str] | None = None,
 ) -> PngInfo:
     """PNG text chunks for `settings`: pass the result as ``pnginfo=`` to ``Image.save``.
 
     Always holds ``parameters`` (A1111 text: `settings` formatted by `format_parameters`, or
     `settings` itself when it is already text; under `text_key` instead when given, for jobs
     whose text no reader should take as a generation prompt); holds ``imagestudio``
-    (the request as sorted JSON) when `request_json` is given. Values that are not latin-1 go
-    in iTXt chunks. Values json can't encode (paths, enums) are written as their ``str()``.
+    (the request as sorted JSON) when `request_json` is given, and the `extra` chunks (other
+    tools' own, such as ComfyUI's graph). Values that are not latin-1 go in iTXt chunks. Values
+    json can't encode (paths, enums) are written as their ``str()``.
     """
     info = PngInfo()
     text = settings if isinstance(settings, str) else format_parameters(settings)
@@ -359,6 +382,8 @@ def png_text_chunks(
         # default=str: a stray Path or enum in the request shouldn't stop the image being saved.
         data = json.dumps(request_json, sort_keys=True, ensure_ascii=False, default=str)
         add_text_chunk(info, IMAGESTUDIO_KEY, data)
+    for key, value in (extra or {}).items():
+        add_text_chunk(info, key, value)
     return info
 
 

@@ -39,7 +39,6 @@ from imagestudio.core.requests import (
     in_range,
 )
 from imagestudio.core.schedulers import (
-    sampler_from_metadata,
     scheduler_names,
 )
 from imagestudio.gui.panels.loras import LoraList
@@ -464,16 +463,10 @@ class PromptPanel(QWidget):
                     f"The picture was made with the model {settings.model}, which is not in "
                     "your library: the form keeps the model it had."
                 )
-        values["scheduler"] = sampler_from_metadata(settings.sampler, settings.extra)
-        if values["scheduler"] is None and settings.sampler:
-            schedule = next(
-                (v for k, v in settings.extra.items() if k.lower() == "schedule type"), ""
-            )
-            named = f"{settings.sampler} ({schedule})" if schedule else settings.sampler
-            notes.append(
-                f"The picture's sampler, {named}, has no match here: the form uses the "
-                "model's default sampler, so the picture will come out differently."
-            )
+        values["scheduler"] = settings.scheduler()
+        sampler_note = settings.sampler_note()
+        if sampler_note:
+            notes.append(sampler_note)
         loras = []
         for name, weight in settings.loras[:MAX_LORAS]:
             if in_range(weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT):

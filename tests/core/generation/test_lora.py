@@ -147,6 +147,7 @@ def test_a_lora_job_writes_its_tags_and_hashes_for_other_tools(
 ) -> None:
     """A1111, Civitai and other readers know our LoRAs only from `<lora:>` tags and hashes."""
     import hashlib
+    import json
 
     from PIL import Image
 
@@ -174,3 +175,11 @@ def test_a_lora_job_writes_its_tags_and_hashes_for_other_tools(
     assert parse_parameters(text).loras == (("ink", 0.7),)
     assert parse_parameters(text).prompt == "a fox"
     assert read_settings(path).loras == (("ink", 0.7),)
+    # ComfyUI loads its `prompt` graph before any A1111 text: it holds the same job
+    from imagestudio.core.outputs import comfyui
+
+    graph = json.loads(Image.open(path).text["prompt"])
+    fields = comfyui.settings_fields(graph, None, (64, 64))
+    assert fields is not None and fields["loras"] == (("ink", 0.7),)
+    assert (fields["prompt"], fields["seed"], fields["steps"]) == ("a fox", 5, 2)
+    assert fields["model"] == tiny_model.name

@@ -69,7 +69,7 @@ def test_folders_and_missing_or_truncated_files_have_no_hash(tmp_path: Path) -> 
 
 def test_a_single_file_models_picture_names_its_model_hash(tmp_path: Path) -> None:
     from imagestudio.core.generation.engine import GenerationResult
-    from imagestudio.core.generation.job import model_hashes, parameters_text
+    from imagestudio.core.generation.job import lora_files, model_hashes, parameters_text
     from imagestudio.core.requests import GenerationRequest
 
     checkpoint = _safetensors(tmp_path / "dreamy.safetensors")
@@ -87,7 +87,9 @@ def test_a_single_file_models_picture_names_its_model_hash(tmp_path: Path) -> No
         duration=1.0,
         load_seconds=0.0,
     )
-    found = model_hashes(result, tmp_path / "models", tmp_path / "cache")
+    files = lora_files(result.request, tmp_path / "models")
+    assert files == {}
+    found = model_hashes(result, files, tmp_path / "cache")
     # the LoRA file is gone: its tag is still written, without a hash
     assert found == {"Model hash": hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:10]}
     text = parameters_text(result, 0, found)

@@ -1,0 +1,90 @@
+"""A ComfyUI graph of a generation, written into our PNGs so that ComfyUI restores it exactly.
+
+Dropped on ComfyUI, a PNG's ``prompt`` chunk (the API graph) is loaded as a workflow before its
+A1111 ``parameters`` are considered, and ComfyUI's own A1111 importer knows neither A1111 1.9's
+``Schedule type`` nor LoRA tags. The graph is the plain text-to-image (or image-to-image) one:
+checkpoint, a LoraLoader per LoRA, the two prompts, an empty latent (or the start picture
+encoded), KSampler, decode, save. Names are file names, as ComfyUI's model lists show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GraphSettings", "api_graph"]
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """What the graph holds: everything a KSampler job needs, as ComfyUI names it."""
+
+    prompt: str
+    negative_prompt: str
+    seed: int
+    steps: int
+    cfg: float
+    sampler_name: str
+    scheduler: str
+    width: int
+    height: int
+    checkpoint: str
+    loras: Sequence[tuple[str, float]] = ()  # (file name, weight)
+    init_image: str | None = None  # a file name, for LoadImage
+    denoise: float = 1.0
+
+
+def _node(kind: str, title: str, **inputs: Any) -> dict[str, Any]:
+    return {"class_type": kind, "inputs": inputs, "_meta": {"title": title}}
+
+
+def api_graph(settings: GraphSettings) -> dict[str, Any]:
+    """The API graph (``{id: {"class_type", "inputs"}}``, links as ``[id, output]``)."""
+    graph: dict[str, Any] = {
+        "1": _node("CheckpointLoaderSimple", "Load Checkpoint", ckpt_name=settings.checkpoint)
+    }
+    model: list[Any] = ["1", 0]
+    clip: list[Any] = ["1", 1]
+    for index, (name, weight) in enumerate(settings.loras):
+        node_id = str(10 + index)
+        graph[node_id] = _node(
+            "LoraLoader",
+            "Load LoRA",
+            model=model,
+            clip=clip,
+            lora_name=name,
+            strength_model=weight,
+            strength_clip=weight,
+        )
+        model, clip = [node_id, 0], [node_id, 1]
+    graph["2"] = _node("CLIPTextEncode", "Positive", text=settings.prompt, clip=clip)
+    graph["3"] = _node("CLIPTextEncode", "Negative", text=settings.negative_prompt, clip=clip)
+    if settings.init_image is not None:
+        graph["4"] = _node("LoadImage", "Start picture", image=settings.init_image)
+        graph["5"] = _node("VAEEncode", "Encode", pixels=["4", 0], vae=["1", 2])
+    else:
+        graph["5"] = _node(
+            "EmptyLatentImage",
+            "Empty Latent Image",
+            width=settings.width,
+            height=settings.height,
+            batch_size=1,
+        )
+    graph["6"] = _node(
+        "KSampler",
+        "KSampler",
+        model=model,
+        seed=settings.seed,
+        steps=settings.steps,
+        cfg=settings.cfg,
+        sampler_name=settings.sampler_name,
+        scheduler=settings.scheduler,
+        positive=["2", 0],
+        negative=["3", 0],
+        latent_image=["5", 0],
+        denoise=settings.denoise if settings.init_image is not None else 1.0,
+    )
+    graph["7"] = _node("VAEDecode", "VAE Decode", samples=["6", 0], vae=["1", 2])
+    graph["8"] = _node("SaveImage", "Save Image", images=["7", 0], filename_prefix="ImageStudio")
+    return graph
