@@ -1,4 +1,4 @@
-"""Headless command line: generate, stylize, history, models, info, bench.
+"""Headless command line: generate, stylize, history, models, pnginfo, info, bench.
 
 Bad input ends with one line on stderr that says what is wrong and a non-zero exit code, never a
 traceback. torch and diffusers are imported only by the commands that need them. Each command
@@ -9,9 +9,12 @@ names the function that runs it (`set_defaults(run=...)`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import sys
 
-from imagestudio.cli import history, info, jobs, models
+from imagestudio.cli import history, info, jobs, models, pictures
 from imagestudio.cli.console import say
 from imagestudio.cli.parser import (
     EXIT_BAD_INPUT,
@@ -45,7 +48,13 @@ __all__ = [
     "parser",
 ]
 
-COMMAND_GROUPS = (jobs.add_commands, history.add_commands, models.add_commands, info.add_commands)
+COMMAND_GROUPS = (
+    jobs.add_commands,
+    history.add_commands,
+    models.add_commands,
+    pictures.add_commands,
+    info.add_commands,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -101,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("cancelled; no image was written")
         return EXIT_CANCELLED
+    except BrokenPipeError:
+        # The reader went away (`imagestudio history list | head`): not an error of ours. Python
+        # would complain again when it flushes stdout at exit, so stdout points nowhere now.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # a bug: one line here, the traceback in the log
         logging.getLogger("imagestudio").exception("unexpected error")
         say(f"error: unexpected {type(exc).__name__}: {exc} ({details_hint()})")

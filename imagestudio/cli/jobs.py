@@ -11,6 +11,7 @@ from typing import Any
 from imagestudio.cli.console import ProgressBar, cancellable, load_settings_with_warnings, say
 from imagestudio.cli.parser import EXIT_CANCELLED, EXIT_OK, command, number, whole_number
 from imagestudio.core.errors import HistoryError, InvalidRequest, StorageError
+from imagestudio.core.schedulers import scheduler_names
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -60,8 +61,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--scheduler",
         default=None,
         metavar="NAME",
-        help="Euler, 'Euler a', 'DPM++ 2M', 'DPM++ 2M Karras', DDIM, UniPC, PNDM, "
-        "LCM (default: the model's own)",
+        help=f"one of: {', '.join(scheduler_names())} (default: the model's own)",
     )
     gen.add_argument(
         "--count",
