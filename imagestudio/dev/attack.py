@@ -178,6 +178,7 @@ def cases(model: Path) -> list[Case]:
         "missing.png",
     ):
         add(f"generate --init {picture}", [*gen, "--init", f"@{picture}"], pictures)
+        add(f"pnginfo {picture}", ["pnginfo", f"@{picture}"], pictures)
         add(
             f"stylize --content {picture}",
             ["stylize", "--content", f"@{picture}", "--style", "@ok.png"],
@@ -214,6 +215,55 @@ def cases(model: Path) -> list[Case]:
             ["stylize", "--content", "@ok.png", "--style", "@ok.png", flag, value],
             pictures,
         )
+
+    # -- other tools' settings in pictures ---------------------------------------------------
+    def hostile_settings(home: Path, scratch: Path) -> None:
+        import json
+
+        from PIL import Image
+        from PIL.PngImagePlugin import PngInfo
+
+        cycle = {
+            str(i): {
+                "class_type": "KSampler",
+                "inputs": {
+                    "positive": [str(i + 1), 0],
+                    "latent_image": [str(i - 1), 0],
+                    "model": [str(i), 0],
+                },
+            }
+            for i in range(5000)
+        }
+        deep = "[" * 100_000 + "]" * 100_000
+        bomb = (
+            '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+            + "".join(
+                f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9)
+            )
+            + "]><exif:UserComment>&j;</exif:UserComment>"
+        )
+        chunks = {
+            "graph-cycle.png": {"prompt": json.dumps(cycle)},
+            "deep-json.png": {"workflow": deep, "Comment": deep, "parameters": deep},
+            "xmp-bomb.png": {"XML:com.adobe.xmp": bomb},
+            "easy-junk.png": {"prompt": "x" * 900_000, "num_inference_steps": "9" * 5000},
+            "dream-quotes.png": {"Dream": '"' * 200_000},
+        }
+        for name, values in chunks.items():
+            info = PngInfo()
+            for key, value in values.items():
+                info.add_itxt(key, value)
+            Image.new("RGB", (8, 8)).save(scratch / name, pnginfo=info)
+
+    for picture in (
+        "graph-cycle.png",
+        "deep-json.png",
+        "xmp-bomb.png",
+        "easy-junk.png",
+        "dream-quotes.png",
+    ):
+        add(f"pnginfo {picture}", ["pnginfo", f"@{picture}"], hostile_settings)
+        add(f"pnginfo --json {picture}", ["pnginfo", f"@{picture}", "--json"], hostile_settings)
 
     # -- outputs ---------------------------------------------------------------------------
     def outputs(home: Path, scratch: Path) -> None:

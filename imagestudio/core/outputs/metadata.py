@@ -758,6 +758,9 @@ def read_settings(source: str | os.PathLike[str] | Image.Image) -> ImageSettings
         raise ImageError(f"{where}: the file does not exist.")
     if path.is_dir():
         raise ImageError(f"{where}: it is a folder, not an image file.")
+    if not path.is_file():
+        # a FIFO or a device would block the reader (the window's thread) or never end
+        raise ImageError(f"{where}: it is not a regular file; choose a PNG, JPEG or WebP.")
     try:
         with Image.open(path) as image:
             return _guarded_settings_of(image)

@@ -234,3 +234,14 @@ def test_xmp_packets_holding_anything(tmp_path: Path, data: object, wrap: str) -
     if got is not None:
         assert isinstance(got.prompt, str) and all(isinstance(v, str) for v in got.extra.values())
         assert all(isinstance(n, str) and isinstance(w, float) for n, w in got.loras)
+
+
+def test_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Opening a FIFO blocks until a writer comes: the window's thread would freeze."""
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(ImageError, match="not a regular file"):
+            read_settings(path)
