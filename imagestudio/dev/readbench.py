@@ -252,6 +252,13 @@ def samples() -> list[Sample]:
         "Height": 1216,
         "ModelName": "dreamshaper_8",
     }
+    civitai = (
+        f"{PROMPT}\nNegative prompt: {NEGATIVE}\n"
+        "Steps: 28, Sampler: DPM++ 2M Karras, CFG scale: 6.5, Seed: 1234567, Size: 832x1216, "
+        'Created Date: 2024-06-01T10:00:00.000Z, Civitai resources: [{"type":"checkpoint",'
+        '"modelVersionId":128713,"modelName":"dreamshaper_8"},{"type":"lora","weight":0.8,'
+        '"modelVersionId":12345,"modelName":"ink-wash"}], Civitai metadata: {}'
+    )
     easy = {
         "prompt": PROMPT,
         "negative_prompt": NEGATIVE,
@@ -316,6 +323,7 @@ def samples() -> list[Sample]:
             truth=_truth(),
         ),
         Sample("A1111 JPEG EXIF", user_comment=a1111, fmt="JPEG", truth=_truth()),
+        Sample("Civitai generator JPEG", user_comment=civitai, fmt="JPEG", truth=_truth()),
         Sample("JPEG comment (A1111)", comment=a1111, fmt="JPEG", truth=_truth()),
         Sample(
             "ComfyUI WebP EXIF",

@@ -86,6 +86,10 @@ _PAIR_RE = re.compile(r'\s*(\w[^,:"]*):[ \t]*(?:("(?:\\.|[^\\"])*")\s*(?:,|\Z)|(
 # many, and only the last lines of a text can be its settings line (extensions append a few).
 _MAX_PAIRS = 1000
 _SETTINGS_LINE_WITHIN = 64
+# A value that is JSON without quotes is read from at most this many characters.
+_MAX_JSON_VALUE = 65_536
+_DECODER = json.JSONDecoder()
+_AFTER_VALUE_RE = re.compile(r"[ \t]*(?:,|\Z)")
 _JUNK_RE = re.compile(r'(?:[ \t,]+|(?!\s*\w[^,:"]*:)[^,]*(?:,|\Z))+')
 
 _SIZE_RE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
@@ -237,6 +241,11 @@ def _split_pairs(line: str) -> list[tuple[str, str]] | None:
         pair = _PAIR_RE.match(line, pos)
         if pair is not None:
             key, quoted, plain = pair.group(1, 2, 3)
+            json_value = _json_value(line, pair.start(3)) if plain is not None else None
+            if json_value is not None:
+                value, pos = json_value
+                pairs.append((key.rstrip(), value))
+                continue
             pairs.append((key.rstrip(), _unquote(quoted) if quoted else plain.strip()))
             pos = pair.end()
             continue
@@ -247,6 +256,26 @@ def _split_pairs(line: str) -> list[tuple[str, str]] | None:
             break  # only blanks are left
         pos = junk.end()
     return pairs or None
+
+
+def _json_value(line: str, start: int) -> tuple[str, int] | None:
+    """A JSON list or object written as a value without quotes (Civitai writes ``Civitai
+    resources: [{"type": "lora", ...}, ...]``, whose commas are not pair separators): its text,
+    and where the next pair starts. Read from a bounded window, so a line of many such values
+    that never close stays linear."""
+    while start < len(line) and line[start] in " \t":
+        start += 1
+    if start >= len(line) or line[start] not in "[{":
+        return None
+    window = line[start : start + _MAX_JSON_VALUE]
+    try:
+        _, end = _DECODER.raw_decode(window)
+    except (ValueError, RecursionError):
+        return None
+    after = _AFTER_VALUE_RE.match(line, start + end)
+    if after is None:
+        return None
+    return window[:end], after.end()
 
 
 def _unquote(raw: str) -> str:
@@ -324,10 +353,35 @@ def _parse(text: str) -> tuple[ImageSettings, bool]:
             extra[key] = value
         else:
             fields.update(parsed)
+    checkpoint, listed = _civitai_resources(extra.get("Civitai resources"))
+    if checkpoint and "model" not in fields:
+        fields["model"] = checkpoint
+    if listed and not fields["loras"]:
+        fields["loras"] = listed
     settings = ImageSettings(
         prompt=prompt, negative_prompt=negative, extra=extra, source="a1111", **fields
     )
     return settings, found is not None
+
+
+def _civitai_resources(text: str | None) -> tuple[str | None, tuple[tuple[str, float], ...]]:
+    """The checkpoint and LoRAs of Civitai's ``Civitai resources`` list: its generator names
+    them there only (no Model key, no LoRA tags in the prompt)."""
+    data = _load_json_object('{"v": ' + text + "}") if text and text.startswith("[") else None
+    checkpoint: str | None = None
+    loras: list[tuple[str, float]] = []
+    for entry in data["v"][:64] if data and isinstance(data.get("v"), list) else []:
+        if not isinstance(entry, dict):
+            continue
+        kind, name = str(entry.get("type", "")).lower(), _as_str(entry.get("modelName"))
+        if not name or not name.strip():
+            continue
+        if kind == "checkpoint" and checkpoint is None:
+            checkpoint = name.strip()
+        elif kind in ("lora", "locon", "lycoris"):
+            weight = _as_float(entry.get("weight"))
+            loras.append((name.strip(), 1.0 if weight is None else weight))
+    return checkpoint, tuple(loras)
 
 
 def parse_parameters(text: str) -> ImageSettings:

@@ -339,3 +339,30 @@ def test_our_json_gives_no_strength_without_a_start_image(tmp_path: Path) -> Non
     ours["init_image"] = "start.png"
     got = read_settings(_png(tmp_path / "o2.png", {"imagestudio": json.dumps(ours)}))
     assert got is not None and got.denoising_strength == 0.6
+
+
+def test_civitai_resources_name_the_model_and_loras_its_generator_used() -> None:
+    """Civitai's generator writes raw JSON after "Civitai resources:" (its commas are not pair
+    separators) and names its checkpoint and LoRAs only there."""
+    resources = [
+        {"type": "checkpoint", "modelVersionId": 290640, "modelName": "Pony Diffusion V6 XL"},
+        {"type": "lora", "weight": 0.8, "modelVersionId": 12345, "modelName": "Ink Wash"},
+        {"type": "embed", "modelName": "easynegative"},
+    ]
+    text = (
+        "a castle\nNegative prompt: blurry\nSteps: 30, Sampler: DPM++ 2M, Schedule type: Karras, "
+        f"CFG scale: 5, Seed: 7, Size: 832x1216, Civitai resources: {json.dumps(resources)}, "
+        'Civitai metadata: {"remixOfId": 1}, Clip skip: 2'
+    )
+    got = parse_parameters(text)
+    assert (got.steps, got.seed, got.width) == (30, 7, 832)
+    assert got.model == "Pony Diffusion V6 XL"
+    assert got.loras == (("Ink Wash", 0.8),)
+    assert json.loads(got.extra["Civitai resources"]) == resources
+    assert got.extra["Civitai metadata"] == '{"remixOfId": 1}'
+    assert got.extra["Clip skip"] == "2"  # the pair after the JSON is still read
+    # written back, it reads the same
+    assert parse_parameters(format_parameters(got)).extra == got.extra
+    # a Model key and LoRA tags win over the list
+    tagged = parse_parameters(text.replace("a castle", "a castle <lora:ink:0.5>") + ", Model: x")
+    assert (tagged.model, tagged.loras) == ("x", (("ink", 0.5),))
