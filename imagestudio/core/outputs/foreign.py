@@ -55,10 +55,20 @@ _FIELDS: dict[str, str] = {
     "stablediffusionmodel": "model",
     "model": "model",
     "modelname": "model",
+    "basemodelname": "model",  # RuinedFooocus
     "sampler": "sampler",
     "samplername": "sampler",
     "scheduler": "schedule",
     "clipskip": "clip_skip",
+    "performance": "performance",
+}
+# Fooocus's performance presets and the steps each runs.
+_FOOOCUS_PERFORMANCE = {
+    "speed": 30,
+    "quality": 60,
+    "extreme speed": 8,
+    "lightning": 4,
+    "hyper-sd": 4,
 }
 _RESOLUTION_RE = re.compile(r"\(?\s*(\d{1,6})\s*[,xX×*]\s*(\d{1,6})\s*\)?")
 _INTS = ("steps", "seed", "width", "height")
@@ -118,15 +128,41 @@ def _parallel_lists(data: dict[str, Any]) -> tuple[Any, Any]:
     return names, weights
 
 
+def _lora_entry(item: Any) -> tuple[str, float] | None:
+    """One LoRA given whole: a [name, weight] pair in either order, or an object with a name
+    ("name", "model", "lora", "file") and a weight ("weight", "strength")."""
+    name: str | None = None
+    weight: float | None = None
+    if isinstance(item, list | tuple) and len(item) == 2:
+        first, second = item
+        name, weight = (first, as_float(second)) if isinstance(first, str) else (second, None)
+        if weight is None and isinstance(second, str):
+            weight = as_float(first)
+        name = as_str(name)
+    elif isinstance(item, dict):
+        name = next((as_str(item[k]) for k in ("name", "model", "lora", "file") if k in item), None)
+        weight = as_float(item.get("weight", item.get("strength")))
+        if weight is None and ("weight" in item or "strength" in item):
+            return None
+    else:
+        return None
+    if not name or not name.strip() or name.strip().lower() == "none" or weight is None:
+        return None
+    return name.strip(), weight
+
+
 def _loras(data: dict[str, Any]) -> list[tuple[str, float]]:
-    """LoRAs as (name, weight): SwarmUI's and Easy Diffusion's parallel lists, Fooocus's
-    "name : weight" entries."""
+    """LoRAs as (name, weight): SwarmUI's and Easy Diffusion's parallel lists, lists of whole
+    entries (RuinedFooocus), Fooocus's "name : weight" entries."""
     found: list[tuple[str, float]] = []
     names, weights = _parallel_lists(data)
     if isinstance(names, list):
         weights = weights if isinstance(weights, list) else []
         for index, name in enumerate(names[:32]):
-            if isinstance(name, str) and name and name.lower() != "none":
+            entry = _lora_entry(name)
+            if entry is not None:
+                found.append(entry)  # RuinedFooocus's [name, weight], or {"name", "weight"}
+            elif isinstance(name, str) and name and name.lower() != "none":
                 weight = as_float(weights[index]) if index < len(weights) else None
                 found.append((name, 1.0 if weight is None else weight))
     for key, value in list(data.items())[:500]:
@@ -165,6 +201,12 @@ def settings_fields(data: dict[str, Any], source: str | None = None) -> dict[str
     negative = as_str(values.get("negative_prompt"))
     fields["negative_prompt"] = negative.strip() if negative else ""
     fields |= _numbers(values, "cfg_scale")
+    if "steps" not in fields:
+        # Fooocus before its "steps" key: the performance preset fixed the steps
+        performance = as_str(values.get("performance"))
+        steps = _FOOOCUS_PERFORMANCE.get((performance or "").strip().lower())
+        if steps is not None:
+            fields["steps"] = steps
     size = _resolution(values.get("resolution"))
     if size is not None and "width" not in fields:
         fields["width"], fields["height"] = size
@@ -183,14 +225,20 @@ def settings_fields(data: dict[str, Any], source: str | None = None) -> dict[str
         extra["Clip skip"] = str(clip_skip)
     fields["extra"] = extra
     fields["loras"] = tuple((lora_name(name), weight) for name, weight in _loras(settings))
-    fields["source"] = source or (
-        "swarmui"
-        if settings is not data
-        else "fooocus"
-        if "fooocus" in str(data.get("version", "")).lower()
-        else "json"
-    )
+    fields["source"] = source or _json_source(data, settings)
     return fields
+
+
+def _json_source(data: dict[str, Any], settings: dict[str, Any]) -> str:
+    """Which tool wrote settings JSON, as far as it says."""
+    if settings is not data:
+        return "swarmui"
+    software = str(data.get("software", "")).lower()
+    if "ruinedfooocus" in software:
+        return "ruinedfooocus"
+    if "fooocus" in str(data.get("version", "")).lower() or "Fooocus V2 Expansion" in data:
+        return "fooocus"
+    return "json"
 
 
 # --------------------------------------------------------------------------------------------

@@ -145,3 +145,50 @@ def test_hostile_numbers_in_json_are_refused_one_by_one(tmp_path: Path) -> None:
 def test_json_without_prompt_in_exif_is_no_settings(tmp_path: Path) -> None:
     path = _with_user_comment(tmp_path / "c.jpg", json.dumps({"lens": "35mm"}), "JPEG")
     assert read_settings(path) is None
+
+
+def test_ruinedfooocus_json_with_lora_pairs(tmp_path: Path) -> None:
+    data = {
+        "Prompt": "a lighthouse",
+        "Negative": "blurry",
+        "steps": 30,
+        "cfg": 7,
+        "width": 1024,
+        "height": 1024,
+        "seed": 5,
+        "sampler_name": "dpmpp_2m_sde_gpu",
+        "scheduler": "karras",
+        "base_model_name": "sd_xl_base_1.0.safetensors",
+        "loras": [["ink.safetensors", 0.5], [0.3, "paper.safetensors"], ["None", 1.0]],
+        "software": "RuinedFooocus",
+    }
+    got = read_settings(_png(tmp_path / "rf.png", {"parameters": json.dumps(data)}))
+    assert got is not None and got.source == "ruinedfooocus"
+    assert (got.prompt, got.negative_prompt, got.steps, got.seed) == (
+        "a lighthouse",
+        "blurry",
+        30,
+        5,
+    )
+    assert got.model == "sd_xl_base_1.0.safetensors"
+    assert got.loras == (("ink", 0.5), ("paper", 0.3))
+    assert sampler_from_metadata(got.sampler, got.extra) == "DPM++ 2M SDE Karras"
+
+
+def test_fooocus_legacy_log_keys_and_performance_steps(tmp_path: Path) -> None:
+    data = {
+        "Prompt": "a lighthouse",
+        "Negative Prompt": "",
+        "Fooocus V2 Expansion": "a lighthouse, dramatic",
+        "Performance": "Speed",
+        "Resolution": "(1152, 896)",
+        "Guidance Scale": 4,
+        "Sampler": "dpmpp_2m_sde_gpu",
+        "Scheduler": "karras",
+        "Seed": "12",
+        "Base Model": "juggernautXL_v8.safetensors",
+    }
+    got = read_settings(_png(tmp_path / "f.png", {"parameters": json.dumps(data)}))
+    assert got is not None and got.source == "fooocus"
+    assert (got.steps, got.width, got.height, got.seed) == (30, 1152, 896, 12)
+    assert got.cfg_scale == 4.0 and got.model == "juggernautXL_v8.safetensors"
