@@ -58,7 +58,8 @@ from imagestudio.gui.panels.history import HistoryPanel
 from imagestudio.gui.panels.prompt import PromptPanel
 from imagestudio.gui.panels.style import StylePanel
 from imagestudio.gui.theme import apply_theme
-from imagestudio.gui.widgets.queue_list import QueueList
+from imagestudio.gui.widgets.forms import guard_wheel
+from imagestudio.gui.widgets.queue_list import QueueList, RunningJobRow
 from imagestudio.gui.worker import JobWorker
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self.prompt = PromptPanel()
         self.style_panel = StylePanel()
         self.queue_list = QueueList()
+        self.running_row = RunningJobRow()
         self.history = HistoryPanel(self.history_store)
         self.gallery = GalleryStrip()
         # each kind of job: its tab, and the form there (the window finds it by request kind)
@@ -144,13 +146,18 @@ class MainWindow(QMainWindow):
     def _build_layout(self) -> None:
         self.setCentralWidget(self.canvas)
         self.setDockNestingEnabled(True)
+        # The side docks run to the bottom; the gallery sits under the canvas only, so it takes no
+        # height from the form (whose primary actions must stay visible on a small screen).
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
         left = QWidget()
         layout = QVBoxLayout(left)
         layout.setContentsMargins(0, 0, 0, 0)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        # The forms scroll rather than force a window taller than a small laptop's screen.
+        # The forms scroll rather than force a window taller than a small laptop's screen; their
+        # primary actions stay pinned under the scrolling part, visible at any window size.
         for panel, title in ((self.prompt, "Generate"), (self.style_panel, "Style")):
             scroll = QScrollArea()
             scroll.setWidget(panel)
@@ -158,10 +165,19 @@ class MainWindow(QMainWindow):
             scroll.setFrameShape(QFrame.Shape.NoFrame)
             scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             scroll.setMinimumWidth(panel.minimumSizeHint().width())
-            self.tabs.addTab(scroll, title)
+            page = QWidget()
+            page_layout = QVBoxLayout(page)
+            page_layout.setContentsMargins(0, 0, 0, 0)
+            page_layout.setSpacing(0)
+            page_layout.addWidget(scroll, 1)
+            page_layout.addWidget(panel.action_bar)
+            panel.action_bar.show()
+            guard_wheel(panel)
+            self.tabs.addTab(page, title)
         self.tabs.setTabToolTip(1, "Repaint a picture in the style of another")
         layout.addWidget(self.tabs, 1)
-        self.queue_label = QLabel("Queue (Delete removes a job)")
+        layout.addWidget(self.running_row)
+        self.queue_label = QLabel("Waiting (Delete removes a job)")
         layout.addWidget(self.queue_label)
         layout.addWidget(self.queue_list)
         self._update_queue_view()
@@ -217,6 +233,7 @@ class MainWindow(QMainWindow):
         self.prompt.cancel_requested.connect(self.cancel_current)
         self.style_panel.start_requested.connect(self.stylize)
         self.style_panel.cancel_requested.connect(self.cancel_current)
+        self.running_row.cancel_button.clicked.connect(self.cancel_current)
         self.style_panel.message.connect(self.canvas.show_error)
         self.style_panel.content_slot.result_button.clicked.connect(
             lambda: self._use_result(self.style_panel.content_slot)
@@ -278,6 +295,7 @@ class MainWindow(QMainWindow):
         if self._running is not None:
             self.worker.cancel()
             self.canvas.set_status("Cancelling…")
+            self.running_row.set_cancelling()
 
     def remove_queued(self, job_id: int) -> None:
         self._queue = [job for job in self._queue if job.id != job_id]
@@ -296,7 +314,10 @@ class MainWindow(QMainWindow):
         self._job_started_at = time.perf_counter()
         self._first_step_at = None
         self.canvas.set_status("Starting…")
+        self.running_row.show_job(self._running.describe())
         self.start_job.emit(self._running.id, self._running.request)
+        # the job left the waiting list: the list, the count and every Cancel say so now
+        self._update_queue_view()
 
     def _update_queue_view(self) -> None:
         self.queue_list.set_jobs([(job.id, job.describe()) for job in self._queue])
@@ -330,12 +351,14 @@ class MainWindow(QMainWindow):
         if step > 1:
             remaining = (now - self._first_step_at) / (step - 1) * (total - step)
         self.canvas.set_progress(step, total, now - self._job_started_at, remaining)
+        self.running_row.set_progress(f"{step}/{total}")
         if not preview.isNull():
             self.canvas.show_preview(preview)
 
     def _job_ended(self, job_id: int, status: str) -> None:
         self._show_history_recovery()
         self._running = None
+        self.running_row.clear()
         self.canvas.clear_progress()
         self._update_queue_view()
         self.job_done.emit(job_id, status)

@@ -94,6 +94,36 @@ def test_queue_runs_in_order_and_jobs_can_be_removed(
     assert window.queue_list.isHidden()
 
 
+def test_when_a_job_ends_the_next_one_shows_as_running_with_its_own_cancel(
+    qtbot, window: MainWindow, model_name: str
+) -> None:
+    """The defect: after the first of four long jobs finished, the running job stayed listed as
+    waiting, the count said 2 and every Cancel button was greyed out."""
+    done: list[str] = []
+    window.job_done.connect(lambda job_id, status: done.append(status))
+    first = window.enqueue(request(model_name, prompt="one", steps=2))
+    for prompt in ("two", "three", "four"):
+        window.enqueue(request(model_name, prompt=prompt, steps=150, width=256, height=256))
+    assert window.running_job().id == first
+    assert "one" in window.running_row.text() and window.queue_list.count() == 3
+    qtbot.waitUntil(lambda: len(done) == 1, timeout=JOB_TIMEOUT)
+    running = window.running_job()
+    assert running is not None and running.request.prompt == "two"
+    assert window.running_row.isVisible() and "two" in window.running_row.text()
+    waiting = [window.queue_list.item(i).text() for i in range(window.queue_list.count())]
+    assert len(waiting) == 2 and not any("two" in text for text in waiting)
+    assert window.prompt.queue_label.text() == "queue: 2"
+    assert window.prompt.cancel_button.isEnabled()
+    assert window.style_panel.cancel_button.isEnabled()
+    assert window.running_row.cancel_button.isEnabled()
+    for _ in range(3):  # the row's own Cancel stops each running job in turn
+        with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT) as ended:
+            window.running_row.cancel_button.click()
+        assert ended.args[1] == "cancelled"
+    assert window.running_job() is None and window.running_row.isHidden()
+    assert window.queue_list.isHidden() and not window.prompt.cancel_button.isEnabled()
+
+
 def test_cancel_stops_the_job_and_writes_nothing(
     qtbot, window: MainWindow, model_name: str
 ) -> None:
@@ -318,3 +348,69 @@ def test_the_app_has_its_icon(qapp) -> None:
     assert not qapp.windowIcon().isNull()
     assert qapp.windowIcon().availableSizes() or qapp.windowIcon().pixmap(64, 64).width() == 64
     assert qapp.desktopFileName() == "imagestudio"
+
+
+def _wheel(widget, steps: int = -3) -> None:
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_wheel_scrolls_the_form_and_changes_only_a_focused_field(
+    qtbot, window: MainWindow
+) -> None:
+    window.resize(1024, 640)
+    qtbot.wait(50)
+    scroll = window.prompt.parentWidget().parentWidget()  # viewport, then the scroll area
+    bar = scroll.verticalScrollBar()
+    assert bar.isVisible(), "the form must scroll at 1024x640 for this test to mean anything"
+    for field in (window.prompt.steps_spin, window.prompt.sampler_combo):
+        before = field.value() if hasattr(field, "value") else field.currentIndex()
+        bar.setValue(0)
+        _wheel(field)
+        after = field.value() if hasattr(field, "value") else field.currentIndex()
+        assert after == before, f"{field.objectName()} changed under a passing wheel"
+        assert bar.value() > 0, "the wheel did not scroll the form"
+    window.prompt.steps_spin.setFocus()
+    qtbot.waitUntil(window.prompt.steps_spin.hasFocus)
+    before = window.prompt.steps_spin.value()
+    _wheel(window.prompt.steps_spin, steps=2)
+    assert window.prompt.steps_spin.value() == before + 2  # a focused field takes the wheel
+    # a LoRA row added later is guarded too
+    window.prompt.set_loras_available(["ink"])
+    row = window.prompt.lora_list.add_row("ink", 0.5)
+    window.prompt.steps_spin.clearFocus()
+    _wheel(row.weight)
+    assert row.weight.value() == 0.5
+
+
+def test_generate_and_cancel_stay_visible_at_small_window_sizes(qtbot, window: MainWindow) -> None:
+    for width, height in ((1024, 640), (1280, 720), (1400, 900)):
+        window.resize(width, height)
+        qtbot.wait(50)
+        for tab, button in ((GENERATE_TAB, window.prompt.generate_button), (STYLE_TAB, None)):
+            window.tabs.setCurrentIndex(tab)
+            qtbot.wait(10)
+            for widget in (
+                [button, window.prompt.cancel_button]
+                if button
+                else [window.style_panel.start_button, window.style_panel.cancel_button]
+            ):
+                assert widget.isVisible(), (width, height, widget.text())
+                top_left = widget.mapTo(window, widget.rect().topLeft())
+                bottom = top_left.y() + widget.height()
+                assert bottom <= window.statusBar().geometry().top(), (width, height)
+                assert not widget.visibleRegion().isEmpty(), (width, height, widget.text())

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from imagestudio.core.loratags import lora_name
 from imagestudio.core.requests import MAX_LORA_WEIGHT, MAX_LORAS
+from imagestudio.gui.widgets.forms import guard_wheel
 
 EMPTY_HINT = (
     "No LoRAs yet: import them in Models ▸ Manage models, or put .safetensors files in "
@@ -126,6 +127,7 @@ class LoraList(QGroupBox):
             if not name:
                 return None
         row = LoraRow(self._names, name, weight, self)
+        guard_wheel(row)
         row.removed.connect(self._remove_row)
         row.changed.connect(self.changed)
         self.rows.append(row)

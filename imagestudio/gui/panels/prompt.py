@@ -281,11 +281,15 @@ class PromptPanel(QWidget):
         layout.addWidget(self.lora_list)
         layout.addWidget(self.img2img_group)
 
-        buttons = QHBoxLayout()
+        # Not in this (scrolling) layout: the window pins it under the form.
+        self.action_bar = QWidget(self)
+        self.action_bar.setObjectName("generate_actions")
+        self.action_bar.hide()  # shown where the window puts it
+        buttons = QHBoxLayout(self.action_bar)
+        buttons.setContentsMargins(6, 4, 6, 4)
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.queue_label)
-        layout.addLayout(buttons)
 
     def _connect(self) -> None:
         self.prompt_edit.submitted.connect(self._request_generate)

@@ -235,7 +235,12 @@ class StylePanel(QWidget):
         self.mode_stack.addWidget(fast)
         self.mode_stack.addWidget(quality)
 
-        buttons = QHBoxLayout()
+        # Not in this (scrolling) layout: the window pins it under the form.
+        self.action_bar = QWidget(self)
+        self.action_bar.setObjectName("style_actions")
+        self.action_bar.hide()  # shown where the window puts it
+        buttons = QHBoxLayout(self.action_bar)
+        buttons.setContentsMargins(6, 4, 6, 4)
         buttons.addWidget(self.start_button, 1)
         buttons.addWidget(self.cancel_button)
 
@@ -246,7 +251,6 @@ class StylePanel(QWidget):
         layout.addWidget(self.mode_stack)
         layout.addWidget(self.hint_label)
         layout.addStretch(1)
-        layout.addLayout(buttons)
 
     def _connect(self) -> None:
         self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)

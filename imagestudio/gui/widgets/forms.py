@@ -1,10 +1,20 @@
-"""Small helpers that give form widgets their names, accessible names and tooltips in one call."""
+"""Small helpers for form widgets: names, accessible names and tooltips in one call, and a wheel
+that scrolls the form instead of changing values the user is not editing."""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox, QWidget
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSlider,
+    QAbstractSpinBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QSpinBox,
+    QWidget,
+)
 
 W = TypeVar("W", bound=QWidget)
 
@@ -42,3 +52,40 @@ def number_box(
     spin.setSingleStep(step)
     spin.setValue(value)
     return spin
+
+
+_VALUE_WIDGETS = (QAbstractSpinBox, QComboBox, QAbstractSlider)
+
+
+class _WheelGuard(QObject):
+    """Over a spin box, combo or slider without focus, the wheel scrolls the form around it:
+    scrolling down a form must never change Steps or the sampler on the way. Once the user
+    clicks or tabs into the field, the wheel changes its value as usual."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.Wheel or not isinstance(watched, QWidget):
+            return False
+        if watched.hasFocus():
+            return False
+        parent = watched.parentWidget()
+        while parent is not None and not isinstance(parent, QAbstractScrollArea):
+            parent = parent.parentWidget()
+        if parent is not None and parent.verticalScrollBar().isVisible():
+            QCoreApplication.sendEvent(parent.verticalScrollBar(), event)
+        return True
+
+
+_GUARD: _WheelGuard | None = None
+
+
+def guard_wheel(root: QWidget) -> None:
+    """Give every spin box, combo and slider in `root` (and `root` itself) the wheel guard, and
+    a focus that the wheel alone does not take. Call it again for widgets added later."""
+    global _GUARD
+    if _GUARD is None:
+        _GUARD = _WheelGuard(QCoreApplication.instance())
+    widgets = [root, *root.findChildren(QWidget)]
+    for widget in widgets:
+        if isinstance(widget, _VALUE_WIDGETS) and not isinstance(widget, QAbstractScrollArea):
+            widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            widget.installEventFilter(_GUARD)
