@@ -379,6 +379,8 @@ class HistoryPanel(QWidget):
         """
         self._search_timer.stop()
         current = self._model.record(self._view.currentIndex())
+        before = self._model.records()
+        newest_before = before[0].id if before else None
         text = self._search.text()
         favourites_only = self._favourites.isChecked()
         try:
@@ -400,6 +402,10 @@ class HistoryPanel(QWidget):
             row = min(fallback_row, len(records) - 1)
         if row >= 0:
             self._view.setCurrentIndex(self._model.index(row))
+        if records and records[0].id != newest_before:
+            # a new result came in: it shows at the top, even while an older entry stays the
+            # selected one (selecting it had scrolled the list down to it)
+            self._view.scrollToTop()
         self._show_message("" if records else self._empty_text(text, favourites_only))
 
     @staticmethod

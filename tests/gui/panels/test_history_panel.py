@@ -476,3 +476,29 @@ def test_context_menu_on_empty_space_does_nothing(qtbot, store: HistoryStore) ->
     # Far below the only row: no entry there, so no menu (which would block the test).
     assert list_view.indexAt(QPoint(5, list_view.viewport().height() - 2)) == QModelIndex()
     list_view.customContextMenuRequested.emit(QPoint(5, list_view.viewport().height() - 2))
+
+
+def test_a_new_result_shows_at_the_top_while_an_older_entry_stays_selected(
+    qtbot, store: HistoryStore
+) -> None:
+    for index in range(40):
+        add(store, f"old job {index}", age_s=1000 - index)
+    panel = make_panel(qtbot, store, show=True)
+    listing = view(panel)
+    oldest = listing.model().index(39, 0)
+    listing.setCurrentIndex(oldest)  # the user clicks an old entry far down the list
+    assert not listing.visualRect(listing.model().index(0, 0)).intersects(
+        listing.viewport().rect()
+    )
+    add(store, "the new result")
+    panel.refresh()
+    assert prompts(panel)[0] == "the new result"
+    top = listing.visualRect(listing.model().index(0, 0))
+    assert top.intersects(listing.viewport().rect()), "the newest entry is out of view"
+    assert listing.currentIndex().row() == 40  # the old entry is still the selected one
+    # a refresh with nothing new leaves the list where the user put it
+    listing.scrollToBottom()
+    panel.refresh()
+    assert not listing.visualRect(listing.model().index(0, 0)).intersects(
+        listing.viewport().rect()
+    )
