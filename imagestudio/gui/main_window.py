@@ -12,11 +12,12 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QUrl, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
@@ -113,6 +114,11 @@ class MainWindow(QMainWindow):
         self._job_started_at = 0.0
         self._first_step_at: float | None = None
         self._closing = False
+        # A form's error stays on show only while its cause does: re-checked as the user edits.
+        self._form_error: tuple[Callable[[], Request], str] | None = None
+        self._form_error_check = QTimer(self)
+        self._form_error_check.setInterval(300)
+        self._form_error_check.timeout.connect(self._recheck_form_error)
         self.history_store = HistoryStore()
 
         self.canvas = Canvas()
@@ -262,13 +268,34 @@ class MainWindow(QMainWindow):
         """Queue the Style tab's request; returns the job id, or None if the form is invalid."""
         return self._enqueue_form(self.style_panel.build_request)
 
-    def _enqueue_form(self, build) -> int | None:
+    def _enqueue_form(self, build: Callable[[], Request]) -> int | None:
         try:
             request = build()
         except InvalidRequest as exc:
             self.canvas.show_error(str(exc))
+            self._form_error = (build, str(exc))
+            self._form_error_check.start()
             return None
         return self.enqueue(request)
+
+    def _recheck_form_error(self) -> None:
+        """The banner says what was wrong with the form; once the user has fixed it, it goes
+        (and another problem the form still has takes its place)."""
+        if self._form_error is None or self.canvas.error_text() != self._form_error[1]:
+            self._form_error = None  # dismissed, or another message took its place
+            self._form_error_check.stop()
+            return
+        build, shown = self._form_error
+        try:
+            build()
+        except InvalidRequest as exc:
+            if str(exc) != shown:
+                self.canvas.show_error(str(exc))
+                self._form_error = (build, str(exc))
+            return
+        self.canvas.clear_error()
+        self._form_error = None
+        self._form_error_check.stop()
 
     def _use_result(self, slot) -> None:
         path = self.canvas.current_path()

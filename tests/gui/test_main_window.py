@@ -75,6 +75,21 @@ def test_invalid_form_shows_a_message_and_queues_nothing(window: MainWindow) -> 
     assert window.queued_jobs() == [] and window.running_job() is None
 
 
+def test_a_form_error_goes_once_its_cause_is_fixed(qtbot, window: MainWindow) -> None:
+    window.prompt.load_request(request("tiny"))
+    window.prompt.prompt_edit.setPlainText("   ")
+    assert window.generate() is None
+    assert "prompt is empty" in window.canvas.error_text()
+    qtbot.wait(400)
+    assert "prompt is empty" in window.canvas.error_text()  # still the cause: it stays
+    window.prompt.img2img_group.setChecked(True)  # a second problem, no start image
+    window.prompt.prompt_edit.setPlainText("a heron")
+    qtbot.waitUntil(lambda: "No start image" in window.canvas.error_text(), timeout=2000)
+    window.prompt.img2img_group.setChecked(False)
+    qtbot.waitUntil(lambda: window.canvas.error_text() == "", timeout=2000)
+    assert window.queued_jobs() == [] and window.running_job() is None  # nothing ran
+
+
 def test_queue_runs_in_order_and_jobs_can_be_removed(
     qtbot, window: MainWindow, model_name: str
 ) -> None:
