@@ -429,3 +429,20 @@ def test_generate_and_cancel_stay_visible_at_small_window_sizes(qtbot, window: M
                 bottom = top_left.y() + widget.height()
                 assert bottom <= window.statusBar().geometry().top(), (width, height)
                 assert not widget.visibleRegion().isEmpty(), (width, height, widget.text())
+
+
+def test_typing_past_a_limit_says_the_limit(qtbot, window: MainWindow) -> None:
+    from PySide6.QtWidgets import QToolTip
+
+    spin = window.prompt.steps_spin
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus)
+    spin.selectAll()
+    qtbot.keyClicks(spin, "300")
+    assert spin.value() == 30  # Qt refuses the third digit...
+    assert QToolTip.text() == f"Steps: from 1 to {spin.maximum()}."  # ...and now says why
+    QToolTip.hideText()
+    qtbot.waitUntil(lambda: not QToolTip.isVisible())
+    spin.selectAll()
+    qtbot.keyClicks(spin, "45")
+    assert spin.value() == 45 and not QToolTip.isVisible()  # in range: nothing to say

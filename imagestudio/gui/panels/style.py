@@ -147,6 +147,7 @@ class StylePanel(QWidget):
             "Quality: the picture is optimised against VGG features; slower, finer, live preview."
         )
         self.size_spin = QSpinBox()
+        self.size_spin.setAccessibleName("Size")
         self.size_spin.setRange(STYLE_MIN_SIZE, STYLE_MAX_SIZE)
         self.size_spin.setSingleStep(64)
         self.size_spin.setValue(512)
@@ -169,7 +170,14 @@ class StylePanel(QWidget):
         self.content_weight = self._weight_spin("How closely the result keeps the content's layout")
         self.style_weight = self._weight_spin("How strongly the style's textures are imposed")
         self.tv_weight = self._weight_spin("Smoothness: higher removes speckle, lower keeps detail")
+        for spin, name in (
+            (self.content_weight, "Content weight"),
+            (self.style_weight, "Style weight"),
+            (self.tv_weight, "Smoothness"),
+        ):
+            spin.setAccessibleName(name)
         self.iterations_spin = QSpinBox()
+        self.iterations_spin.setAccessibleName("Iterations")
         self.iterations_spin.setRange(1, STYLE_MAX_ITERATIONS)
         self.iterations_spin.setValue(300)
         self.iterations_spin.setSingleStep(50)
@@ -177,6 +185,7 @@ class StylePanel(QWidget):
         self.init_combo.addItem("Content picture", "content")
         self.init_combo.addItem("Noise", "noise")
         self.seed_spin = QSpinBox()
+        self.seed_spin.setAccessibleName("Seed")
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setToolTip("Seed of the starting noise (Start from: Noise)")
 

@@ -1,11 +1,13 @@
-"""Small helpers for form widgets: names, accessible names and tooltips in one call, and a wheel
-that scrolls the form instead of changing values the user is not editing."""
+"""Small helpers for form widgets: names, accessible names and tooltips in one call; a wheel that
+scrolls the form instead of changing values the user is not editing; the limits of a number
+field said as the user types past them (Qt would drop the keystroke without a word)."""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPoint, Qt
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QAbstractSlider,
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QSpinBox,
+    QToolTip,
     QWidget,
 )
 
@@ -60,9 +63,13 @@ _VALUE_WIDGETS = (QAbstractSpinBox, QComboBox, QAbstractSlider)
 class _WheelGuard(QObject):
     """Over a spin box, combo or slider without focus, the wheel scrolls the form around it:
     scrolling down a form must never change Steps or the sampler on the way. Once the user
-    clicks or tabs into the field, the wheel changes its value as usual."""
+    clicks or tabs into the field, the wheel changes its value as usual. In a number field, a
+    keystroke that would take the value past its limits shows the limits (Qt refuses it)."""
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(watched, QAbstractSpinBox):
+            _say_limits(watched, event)  # type: ignore[arg-type]
+            return False
         if event.type() != QEvent.Type.Wheel or not isinstance(watched, QWidget):
             return False
         if watched.hasFocus():
@@ -73,6 +80,43 @@ class _WheelGuard(QObject):
         if parent is not None and parent.verticalScrollBar().isVisible():
             QCoreApplication.sendEvent(parent.verticalScrollBar(), event)
         return True
+
+
+def limits_text(spin: QAbstractSpinBox) -> str | None:
+    """ "Steps go from 1 to 150." for a spin box named Steps, or None for other widgets."""
+    if not isinstance(spin, QSpinBox | QDoubleSpinBox):
+        return None
+    low, high = spin.minimum(), spin.maximum()
+    if isinstance(spin, QDoubleSpinBox):
+        low_text, high_text = f"{low:g}", f"{high:g}"
+    else:
+        low_text, high_text = str(low), str(high)
+    name = spin.accessibleName() or "This value"
+    return f"{name}: from {low_text} to {high_text}."
+
+
+def _say_limits(spin: QAbstractSpinBox, event: QKeyEvent) -> None:
+    typed = event.text()
+    if not typed or not typed.isprintable() or not isinstance(spin, QSpinBox | QDoubleSpinBox):
+        return
+    edit = spin.lineEdit()
+    text = edit.text()
+    if edit.hasSelectedText():
+        start = edit.selectionStart()
+        text = text[:start] + typed + text[start + len(edit.selectedText()) :]
+    else:
+        cursor = edit.cursorPosition()
+        text = text[:cursor] + typed + text[cursor:]
+    text = text.removeprefix(spin.prefix()).removesuffix(spin.suffix()).strip()
+    try:
+        value = float(text.replace(spin.locale().decimalPoint(), ".").replace(",", "."))
+    except ValueError:
+        return
+    if spin.minimum() <= value <= spin.maximum():
+        return
+    message = limits_text(spin)
+    if message:
+        QToolTip.showText(spin.mapToGlobal(QPoint(0, spin.height())), message, spin)
 
 
 _GUARD: _WheelGuard | None = None

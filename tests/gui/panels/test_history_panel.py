@@ -487,9 +487,7 @@ def test_a_new_result_shows_at_the_top_while_an_older_entry_stays_selected(
     listing = view(panel)
     oldest = listing.model().index(39, 0)
     listing.setCurrentIndex(oldest)  # the user clicks an old entry far down the list
-    assert not listing.visualRect(listing.model().index(0, 0)).intersects(
-        listing.viewport().rect()
-    )
+    assert not listing.visualRect(listing.model().index(0, 0)).intersects(listing.viewport().rect())
     add(store, "the new result")
     panel.refresh()
     assert prompts(panel)[0] == "the new result"
@@ -499,6 +497,4 @@ def test_a_new_result_shows_at_the_top_while_an_older_entry_stays_selected(
     # a refresh with nothing new leaves the list where the user put it
     listing.scrollToBottom()
     panel.refresh()
-    assert not listing.visualRect(listing.model().index(0, 0)).intersects(
-        listing.viewport().rect()
-    )
+    assert not listing.visualRect(listing.model().index(0, 0)).intersects(listing.viewport().rect())
