@@ -207,10 +207,16 @@ class HistoryStore:
         return record_from_row(rows[0])
 
     def recent(
-        self, limit: int = 50, offset: int = 0, favourites_only: bool = False
+        self,
+        limit: int = 50,
+        offset: int = 0,
+        favourites_only: bool = False,
+        done_only: bool = False,
     ) -> list[JobRecord]:
-        """Up to `limit` entries, most recent first, skipping the first `offset`."""
-        where = "WHERE jobs.favourite = 1" if favourites_only else ""
+        """Up to `limit` entries, most recent first, skipping the first `offset`; `done_only`
+        leaves out cancelled and failed jobs."""
+        conditions = _filters(favourites_only, done_only)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._read(
             "read the history",
             f"{SELECT} {where} {NEWEST_FIRST} LIMIT ? OFFSET ?",
@@ -218,7 +224,9 @@ class HistoryStore:
         )
         return [record_from_row(row) for row in rows]
 
-    def search(self, text: str, limit: int = 50, favourites_only: bool = False) -> list[JobRecord]:
+    def search(
+        self, text: str, limit: int = 50, favourites_only: bool = False, done_only: bool = False
+    ) -> list[JobRecord]:
         """Entries whose prompt or negative prompt has every word of `text`, most recent first.
 
         Each word matches the start of a word ("cat" finds "cats"), case- and accent-insensitively.
@@ -226,15 +234,15 @@ class HistoryStore:
         Blank text (or only punctuation, which is not indexed) returns `recent()`.
         """
         if not self._fts:
-            return self._search_like(text, limit, favourites_only)
+            return self._search_like(text, limit, favourites_only, done_only)
         query = _fts_query(text)
         if not query:
-            return self.recent(limit=limit, favourites_only=favourites_only)
-        favourites = "AND jobs.favourite = 1" if favourites_only else ""
+            return self.recent(limit=limit, favourites_only=favourites_only, done_only=done_only)
+        filters = "".join(f" AND {c}" for c in _filters(favourites_only, done_only))
         rows = self._read(
             "search the history",
             f"{SELECT} JOIN {schema.FTS_TABLE} ON {schema.FTS_TABLE}.rowid = jobs.id "
-            f"WHERE {schema.FTS_TABLE} MATCH ? {favourites} {NEWEST_FIRST} LIMIT ?",
+            f"WHERE {schema.FTS_TABLE} MATCH ?{filters} {NEWEST_FIRST} LIMIT ?",
             (query, max(0, int(limit))),
         )
         return [record_from_row(row) for row in rows]
@@ -287,13 +295,13 @@ class HistoryStore:
     # internals ---------------------------------------------------------------------------------
 
     def _search_like(
-        self, text: str, limit: int = 50, favourites_only: bool = False
+        self, text: str, limit: int = 50, favourites_only: bool = False, done_only: bool = False
     ) -> list[JobRecord]:
         """`search()` for SQLite builds without FTS5: every word must occur (any case) somewhere
         in the prompt or the negative prompt. Slower, and matches inside words too."""
         words = text.split()
         if not words:
-            return self.recent(limit=limit, favourites_only=favourites_only)
+            return self.recent(limit=limit, favourites_only=favourites_only, done_only=done_only)
         conditions: list[str] = []
         params: list[Any] = []
         for word in words:
@@ -303,8 +311,7 @@ class HistoryStore:
                 f"OR {_FOLD_FUNCTION}(jobs.negative_prompt) LIKE ? ESCAPE '\\')"
             )
             params += [pattern, pattern]
-        if favourites_only:
-            conditions.append("jobs.favourite = 1")
+        conditions += _filters(favourites_only, done_only)
         rows = self._read(
             "search the history",
             f"{SELECT} WHERE {' AND '.join(conditions)} {NEWEST_FIRST} LIMIT ?",
@@ -504,3 +511,11 @@ class HistoryStore:
         else:
             hint = f"{where} reported: {exc}."
         return HistoryError(f"Could not {action}: {hint}")
+
+
+def _filters(favourites_only: bool, done_only: bool) -> list[str]:
+    """SQL conditions (constant text, no user input) for the list filters."""
+    conditions = ["jobs.favourite = 1"] if favourites_only else []
+    if done_only:
+        conditions.append("jobs.status = 'done'")
+    return conditions

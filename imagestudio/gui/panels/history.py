@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import (
     QAbstractListModel,
     QDateTime,
+    QEvent,
     QLocale,
     QModelIndex,
     QPersistentModelIndex,
@@ -20,11 +21,14 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import (
+    QColor,
     QDesktopServices,
     QGuiApplication,
     QIcon,
     QKeyEvent,
     QKeySequence,
+    QPainter,
+    QPalette,
     QPixmap,
 )
 from PySide6.QtWidgets import (
@@ -35,7 +39,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
-    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -136,18 +139,45 @@ def _first_existing_output(record: JobRecord) -> Path | None:
     return None
 
 
-class _IconProvider:
-    """Thumbnails of first outputs, cached by path; a neutral icon from the style otherwise."""
+def status_icon(palette: QPalette, symbol: str) -> QIcon:
+    """A quiet tile in the palette's own colours with `symbol` on it ("×" cancelled, "!"
+    failed, "" no picture): no white file icon glaring from a dark list."""
+    pixmap = QPixmap(THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+    pixmap.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(palette.color(QPalette.ColorRole.Mid))
+    painter.setBrush(palette.color(QPalette.ColorRole.AlternateBase))
+    painter.drawRoundedRect(4, 4, THUMBNAIL_SIZE - 8, THUMBNAIL_SIZE - 8, 6, 6)
+    if symbol:
+        font = painter.font()
+        font.setPixelSize(THUMBNAIL_SIZE // 2)
+        painter.setFont(font)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, symbol)
+    painter.end()
+    return QIcon(pixmap)
 
-    def __init__(self, placeholder: QIcon) -> None:
-        self.placeholder = placeholder
+
+class _IconProvider:
+    """Thumbnails of first outputs, cached by path; a quiet status tile otherwise."""
+
+    def __init__(self, palette: QPalette) -> None:
+        self.set_palette(palette)
         # Failures are cached too (as None): the view asks on every repaint, and a damaged file
         # should not be decoded again each time.
         self._cache: dict[str, QIcon | None] = {}
 
+    def set_palette(self, palette: QPalette) -> None:
+        self.placeholder = status_icon(palette, "")
+        self.by_status = {
+            "cancelled": status_icon(palette, "×"),
+            "failed": status_icon(palette, "!"),
+        }
+
     def __call__(self, record: JobRecord) -> QIcon:
         if record.status == "failed" or not record.outputs:
-            return self.placeholder
+            return self.by_status.get(record.status, self.placeholder)
         path = record.outputs[0]
         if path not in self._cache:
             if len(self._cache) >= THUMBNAIL_CACHE_SIZE:
@@ -186,6 +216,14 @@ class _HistoryModel(QAbstractListModel):
             if record.id == job_id:
                 return row
         return -1
+
+    def icons_changed(self) -> None:
+        if self._records:
+            self.dataChanged.emit(
+                self.index(0),
+                self.index(len(self._records) - 1),
+                [Qt.ItemDataRole.DecorationRole],
+            )
 
     def ages_changed(self) -> None:
         """Repaint the "n min ago" texts (they are computed when painted)."""
@@ -250,7 +288,7 @@ class HistoryPanel(QWidget):
     def __init__(self, store: HistoryStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._store = store
-        self._icons = _IconProvider(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon))
+        self._icons = _IconProvider(self.palette())
         self._model = _HistoryModel(self._icons, self)
 
         title = self.title_label = QLabel("History")  # hidden when a dock title says it already
@@ -266,6 +304,10 @@ class HistoryPanel(QWidget):
 
         self._favourites = QCheckBox("Favourites only")
         self._favourites.setObjectName("historyFavouritesOnly")
+        # Cancelled and failed jobs made no picture: out of the way unless asked for.
+        self._show_all = QCheckBox("Show cancelled and failed")
+        self._show_all.setObjectName("historyShowAll")
+        self._show_all.setToolTip("Also list jobs that were cancelled or failed (no picture)")
 
         self._view = _HistoryView()
         self._view.setObjectName("historyList")
@@ -294,7 +336,11 @@ class HistoryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
-        layout.addWidget(self._favourites)
+        filters = QHBoxLayout()
+        filters.addWidget(self._favourites)
+        filters.addWidget(self._show_all)
+        filters.addStretch(1)
+        layout.addLayout(filters)
         layout.addWidget(self._message)
         layout.addWidget(self._view, 1)
 
@@ -305,6 +351,7 @@ class HistoryPanel(QWidget):
         self._search.textChanged.connect(self._search_timer.start)
         self._search.returnPressed.connect(self.refresh)
         self._favourites.toggled.connect(self.refresh)
+        self._show_all.toggled.connect(self.refresh)
 
         self._view.clicked.connect(self._load)
         self._view.return_pressed.connect(self._load)
@@ -319,6 +366,16 @@ class HistoryPanel(QWidget):
         self._age_timer.start()
 
         self.refresh()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the theme changed: retint the tiles
+            self._icons.set_palette(self.palette())
+            self._model.icons_changed()
+
+    def set_show_all(self, show: bool) -> None:
+        """List cancelled and failed jobs too (or not)."""
+        self._show_all.setChecked(show)
 
     # public API --------------------------------------------------------------------------------
 
@@ -383,13 +440,16 @@ class HistoryPanel(QWidget):
         newest_before = before[0].id if before else None
         text = self._search.text()
         favourites_only = self._favourites.isChecked()
+        done_only = not self._show_all.isChecked()
         try:
             if text.strip():
                 records = self._store.search(
-                    text, limit=HISTORY_LIMIT, favourites_only=favourites_only
+                    text, limit=HISTORY_LIMIT, favourites_only=favourites_only, done_only=done_only
                 )
             else:
-                records = self._store.recent(limit=HISTORY_LIMIT, favourites_only=favourites_only)
+                records = self._store.recent(
+                    limit=HISTORY_LIMIT, favourites_only=favourites_only, done_only=done_only
+                )
         except HistoryError as exc:
             self._model.set_records([])
             self._view.hide()

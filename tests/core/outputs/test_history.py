@@ -818,3 +818,23 @@ def test_search_with_a_nul_is_plain_text(db_path: Path) -> None:
         store.record(JobRecord(prompt="a fox"))
         assert [r.prompt for r in store.search("fox\x00")] == ["a fox"]
         assert [r.prompt for r in store.search("\x00")] == ["a fox"]  # nothing left: all
+
+
+def test_done_only_leaves_out_cancelled_and_failed_jobs(store: HistoryStore) -> None:
+    add(store, "a fox that was made", 1.0)
+    add(store, "a fox stopped early", 2.0, status="cancelled")
+    add(store, "a fox that failed", 3.0, status="failed", message="Out of memory.")
+    add(store, "a favourite fox", 4.0, favourite=True)
+    assert [r.prompt for r in store.recent(done_only=True)] == [
+        "a favourite fox",
+        "a fox that was made",
+    ]
+    assert len(store.recent()) == 4
+    assert [r.prompt for r in store.search("fox", done_only=True, favourites_only=True)] == [
+        "a favourite fox"
+    ]
+    assert len(store.search("fox", done_only=True)) == 2
+    assert [r.prompt for r in store._search_like("fox", done_only=True)] == [
+        "a favourite fox",
+        "a fox that was made",
+    ]

@@ -178,7 +178,10 @@ def test_tooltip_has_the_full_prompt_escaped(qtbot, store: HistoryStore) -> None
 def test_failed_job_shows_its_message(qtbot, store: HistoryStore) -> None:
     add(store, "huge poster", status="failed", message="Out of GPU memory. Try a smaller size.")
     add(store, "stopped early", status="cancelled", age_s=-1)
+    add(store, "a picture", age_s=100)
     panel = make_panel(qtbot, store)
+    assert prompts(panel) == ["a picture"]  # jobs that made no picture are out of the way
+    panel.set_show_all(True)
     assert row_text(panel, 0).splitlines()[1].startswith("cancelled")
     failed_line = row_text(panel, 1).splitlines()[1]
     assert failed_line.startswith("failed: Out of GPU memory. Try a smaller size.")
@@ -205,12 +208,30 @@ def test_placeholder_icons(qtbot, store: HistoryStore, tmp_path: Path) -> None:
     add(store, "broken file", outputs=(str(broken),), age_s=30)
     add(store, "failed", status="failed", message="boom", outputs=(red,), age_s=20)
     add(store, "no outputs", age_s=10)
+    add(store, "stopped", status="cancelled", age_s=5)
     panel = make_panel(qtbot, store)
+    panel.set_show_all(True)
     model = view(panel).model()
-    for row in range(4):
+    for row in range(5):
         icon = model.data(model.index(row, 0), Qt.ItemDataRole.DecorationRole)
         assert isinstance(icon, QIcon) and not icon.isNull()
         assert not is_red(icon), prompts(panel)[row]
+    # in a dark palette the tiles are dark too: no glaring white file icon
+    from PySide6.QtGui import QColor, QPalette
+
+    dark = QPalette()
+    for role in (QPalette.ColorRole.Window, QPalette.ColorRole.Base):
+        dark.setColor(role, QColor(30, 30, 30))
+    dark.setColor(QPalette.ColorRole.AlternateBase, QColor(45, 45, 45))
+    dark.setColor(QPalette.ColorRole.Mid, QColor(70, 70, 70))
+    dark.setColor(QPalette.ColorRole.PlaceholderText, QColor(140, 140, 140))
+    panel.setPalette(dark)
+    icon = model.data(model.index(0, 0), Qt.ItemDataRole.DecorationRole)  # the cancelled one
+    image = icon.pixmap(64, 64).toImage()
+    brightest = max(
+        QColor(image.pixel(x, y)).lightness() for x in range(0, 64, 4) for y in range(0, 64, 4)
+    )
+    assert brightest < 160
 
 
 # --- search and filter --------------------------------------------------------------------------
