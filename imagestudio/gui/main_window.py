@@ -416,11 +416,13 @@ class MainWindow(QMainWindow):
             self.canvas.show_error(note)
 
     def _on_cancelled(self, job_id: int) -> None:
+        self.canvas.drop_preview()
         self.statusBar().showMessage("Cancelled; no image was written.", 8000)
         self.history.refresh()
         self._job_ended(job_id, "cancelled")
 
     def _on_failed(self, job_id: int, message: str) -> None:
+        self.canvas.drop_preview()
         self.canvas.show_error(message)
         self.history.refresh()
         self._job_ended(job_id, "failed")

@@ -150,6 +150,8 @@ def test_cancel_stops_the_job_and_writes_nothing(
         window.cancel_current()
     assert done.args[1] == "cancelled"
     assert len(steps) < 150 and outputs() == []
+    # the last step preview does not stay on the canvas as if it were a picture
+    assert window.canvas.current_image() is None or window.canvas.current_path() is not None
     with HistoryStore() as store:
         assert [r.status for r in store.recent()] == ["cancelled"]
 

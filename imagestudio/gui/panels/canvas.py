@@ -202,6 +202,7 @@ class Canvas(QWidget):
         self._image: QImage | None = None
         self._path: str | None = None
         self._is_preview = False
+        self._last_result: tuple[QImage, str | None] | None = None
         self._zoom = "fit"
         self._save_dir: str | None = None
 
@@ -317,8 +318,20 @@ class Canvas(QWidget):
     def show_image(self, image: QImage, path: str | None = None) -> None:
         self._show(image, path, preview=False)
 
+    def drop_preview(self) -> None:
+        """A job ended without a picture (cancelled, failed): its last step preview goes, and
+        the result shown before it comes back (or the empty state), with its file actions."""
+        if not self._is_preview:
+            return
+        if self._last_result is not None:
+            image, path = self._last_result
+            self._show(image, path, preview=False)
+        else:
+            self.clear()
+
     def clear(self) -> None:
         """Back to the empty state with the placeholder."""
+        self._last_result = None
         self._image = None
         self._path = None
         self._is_preview = False
@@ -334,6 +347,8 @@ class Canvas(QWidget):
         self._image = image
         self._path = path
         self._is_preview = preview
+        if not preview:
+            self._last_result = (image, path)
         # QPixmap only here, in the GUI thread; the QImage may have been made on a worker.
         self._view.set_pixmap(QPixmap.fromImage(image))
         self._stack.setCurrentWidget(self._scroll)

@@ -340,3 +340,18 @@ def test_banner_uses_the_palette_tooltip_colours(canvas: Canvas) -> None:
     assert canvas._banner.palette().color(QPalette.ColorRole.Window) == QColor(40, 40, 40)
     button = canvas._banner.close_button.palette()
     assert button.color(QPalette.ColorRole.ButtonText) == QColor(230, 230, 230)
+
+
+def test_a_job_that_ends_without_a_picture_takes_its_preview_away(
+    canvas: Canvas, png: Path
+) -> None:
+    canvas.show_result(png)
+    canvas.show_preview(_half_red_half_blue())
+    assert canvas.current_path() is None and not any(a.isEnabled() for a in _file_actions(canvas))
+    canvas.drop_preview()  # cancelled: the picture shown before comes back, with its actions
+    assert canvas.current_path() == str(png)
+    assert all(a.isEnabled() for a in _file_actions(canvas))
+    canvas.clear()
+    canvas.show_preview(_half_red_half_blue())
+    canvas.drop_preview()  # nothing before it: the empty state
+    assert canvas.current_image() is None
