@@ -40,6 +40,7 @@ from imagestudio.core.generation.memory import (
     plan_load,
 )
 from imagestudio.core.generation.previews import PreviewMapper, latent_rgb_for_model
+from imagestudio.core.generation.sizes import size_warning
 from imagestudio.core.images import load_rgb
 from imagestudio.core.models.library import ModelRef, resolve_model
 from imagestudio.core.models.singlefile import load_single_file
@@ -381,6 +382,9 @@ class Engine:
             native = int(pipe.unet.config.sample_size) * vae_scale
             width = request.width or native
             height = request.height or native
+            far = size_warning(width, height, native)
+            if far:
+                notice(far)  # the window says it as the size is typed; the CLI hears it here
 
         free = available_memory(self.device.device_type, self.device.index)
         plan, needed = plan_for_job(

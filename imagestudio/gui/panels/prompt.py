@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from imagestudio.core.errors import InvalidRequest
+from imagestudio.core.generation.sizes import size_presets, size_warning
 from imagestudio.core.requests import (
     MAX_COUNT,
     MAX_GUIDANCE,
@@ -70,6 +71,8 @@ MAX_SPIN_SIZE = 4096
 SIZE_DEFAULT = "default"
 SIZE_CUSTOM = "custom"
 # (width, height, tooltip); the keys of the size combo are "WxH".
+# Shown while the model's native size is not known (a folder picked by hand, a missing model);
+# otherwise the presets come from `sizes.size_presets` for the model's native size.
 SIZE_PRESETS: tuple[tuple[int, int, str], ...] = (
     (512, 512, "Square; the native size of Stable Diffusion 1.5 models"),
     (768, 768, "Square; the native size of Stable Diffusion 2 (768) models"),
@@ -152,14 +155,6 @@ class PromptPanel(QWidget):
             "Image size in pixels. “Model default” uses the model's native size (or the start "
             "image's size).",
         )
-        sizes = [("Model default", SIZE_DEFAULT, "The model's native size, or the start image's")]
-        sizes += [(f"{w} × {h}", _size_key(w, h), tip) for w, h, tip in SIZE_PRESETS]
-        sizes.append(("Custom", SIZE_CUSTOM, "Type a width and height (multiples of 8)"))
-        for text, key, tip in sizes:
-            self.size_combo.addItem(text, key)
-            self.size_combo.setItemData(
-                self.size_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole
-            )
 
         self.width_spin, self.height_spin = (
             spin_box(
@@ -172,6 +167,13 @@ class PromptPanel(QWidget):
         )
         for spin in (self.width_spin, self.height_spin):
             spin.setSingleStep(8)
+        self._presets_for: int | None = -1  # the native size the presets were made for
+        self._fill_sizes(None)
+        self.size_hint = QLabel(self)
+        self.size_hint.setObjectName("size_hint")
+        self.size_hint.setWordWrap(True)
+        self.size_hint.setTextFormat(Qt.TextFormat.PlainText)
+        self.size_hint.hide()
         self.steps_spin = spin_box(
             self,
             "steps_spin",
@@ -272,6 +274,7 @@ class PromptPanel(QWidget):
         dims.addWidget(height_label)
         dims.addWidget(self.height_spin, 1)
         form.addRow("", dims)
+        form.addRow("", self.size_hint)
         form.addRow("&Steps", self.steps_spin)
         form.addRow("&CFG", self.guidance_spin)
         form.addRow("S&ampler", self.sampler_combo)
@@ -298,6 +301,8 @@ class PromptPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.model_combo.model_changed.connect(self._on_size_changed)
         self.size_combo.currentIndexChanged.connect(self._on_size_changed)
+        self.width_spin.valueChanged.connect(self._update_size_hint)
+        self.height_spin.valueChanged.connect(self._update_size_hint)
 
     def _set_tab_order(self) -> None:
         chain = [
@@ -368,19 +373,61 @@ class PromptPanel(QWidget):
 
     # -- size -----------------------------------------------------------------------------------
 
+    def _fill_sizes(self, native: int | None) -> None:
+        """The size list for a model of native side `native`: Model default, presets that suit
+        it, Custom. The chosen size is kept (as Custom when the new list lacks its preset)."""
+        if native == self._presets_for:
+            return
+        self._presets_for = native
+        previous = self.size_combo.currentData()
+        width, height = self.width_spin.value(), self.height_spin.value()
+        presets = size_presets(native) if native else list(SIZE_PRESETS)
+        sizes = [("Model default", SIZE_DEFAULT, "The model's native size, or the start image's")]
+        sizes += [(f"{w} × {h}", _size_key(w, h), tip) for w, h, tip in presets]
+        sizes.append(("Custom", SIZE_CUSTOM, "Type a width and height (multiples of 8)"))
+        self.size_combo.blockSignals(True)
+        try:
+            self.size_combo.clear()
+            for text, key, tip in sizes:
+                self.size_combo.addItem(text, key)
+                self.size_combo.setItemData(
+                    self.size_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole
+                )
+            index = self.size_combo.findData(previous) if previous else 0
+            if index < 0:  # a preset of the other model: the same size, typed in
+                index = self.size_combo.findData(SIZE_CUSTOM)
+            self.size_combo.setCurrentIndex(max(index, 0))
+        finally:
+            self.size_combo.blockSignals(False)
+        if previous not in (None, SIZE_DEFAULT):
+            self.width_spin.setValue(width)
+            self.height_spin.setValue(height)
+
     def _on_size_changed(self, *_: object) -> None:
+        native = self._native_sizes.get(self._model_value())
+        self._fill_sizes(native)
         key = self.size_combo.currentData()
         custom = key == SIZE_CUSTOM
         self.width_spin.setEnabled(custom)
         self.height_spin.setEnabled(custom)
-        for width, height, _tip in SIZE_PRESETS:
-            if key == _size_key(width, height):
-                self.width_spin.setValue(width)
-                self.height_spin.setValue(height)
-        native = self._native_sizes.get(self._model_value())
+        if isinstance(key, str) and "x" in key and key not in (SIZE_DEFAULT, SIZE_CUSTOM):
+            width, height = (int(part) for part in key.split("x"))
+            self.width_spin.setValue(width)
+            self.height_spin.setValue(height)
         if key == SIZE_DEFAULT and native:
             self.width_spin.setValue(native)
             self.height_spin.setValue(native)
+        self._update_size_hint()
+
+    def _update_size_hint(self, *_: object) -> None:
+        """Say in words when the size is far from the model's native one (and why it matters)."""
+        native = self._native_sizes.get(self._model_value())
+        key = self.size_combo.currentData()
+        warning = None
+        if key != SIZE_DEFAULT:
+            warning = size_warning(self.width_spin.value(), self.height_spin.value(), native)
+        self.size_hint.setText(f"⚠ {warning}" if warning else "")
+        self.size_hint.setVisible(bool(warning))
 
     def _size(self) -> tuple[int | None, int | None]:
         key = self.size_combo.currentData()

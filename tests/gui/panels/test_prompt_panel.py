@@ -680,3 +680,30 @@ def test_model_default_shows_the_models_native_size(panel: PromptPanel) -> None:
     assert panel.build_request().width is None  # still "the model's own size"
     panel.set_models(list(MODELS), "starter")  # a refresh of the list keeps it right
     assert panel.width_spin.value() == 64
+
+
+def _size_keys(panel: PromptPanel) -> list[str]:
+    return [panel.size_combo.itemData(i) for i in range(panel.size_combo.count())]
+
+
+def test_size_presets_follow_the_model_and_far_sizes_are_said(panel: PromptPanel) -> None:
+    panel.set_native_sizes({"starter": 64, "tiny": 1024})
+    panel.model_combo.select("starter", add=False)
+    keys = _size_keys(panel)
+    assert "64x64" in keys and "512x512" not in keys  # the 64-px model's own shapes
+    assert panel.size_hint.isHidden()
+    panel.size_combo.setCurrentIndex(panel.size_combo.findData("custom"))
+    panel.width_spin.setValue(512)
+    panel.height_spin.setValue(512)
+    assert panel.size_hint.isVisibleTo(panel)
+    assert "far larger than this model's native 64×64" in panel.size_hint.text()
+    assert "tiled" in panel.size_hint.text()
+    panel.model_combo.select("tiny", add=False)  # an SDXL-sized model: 512 is now small
+    assert "832x1216" in _size_keys(panel)
+    assert panel.size_combo.currentData() == "custom" and panel.width_spin.value() == 512
+    assert "far smaller" in panel.size_hint.text()
+    panel.size_combo.setCurrentIndex(panel.size_combo.findData("832x1216"))
+    assert panel.size_hint.isHidden() and panel.width_spin.value() == 832
+    panel.model_combo.select("starter", add=False)  # its preset is not the starter's: kept
+    assert panel.size_combo.currentData() == "custom"
+    assert (panel.width_spin.value(), panel.height_spin.value()) == (832, 1216)
