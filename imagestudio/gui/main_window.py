@@ -660,16 +660,31 @@ class MainWindow(QMainWindow):
         stored.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancel the running job, drop the queue, stop the worker thread, then close."""
-        self._closing = True
-        self._queue.clear()
-        self.save_state()
-        if self._running is not None:
+        """Close at once: cancel the running job and drop the queue. A job in the middle of a
+        step (which can take seconds) finishes it behind the closed window: `finish_closing`
+        waits for it a little, then the app ends without it."""
+        if not self._closing:
+            self._closing = True
+            self._queue.clear()
+            self.save_state()
             self.worker.cancel()
-        self.worker_thread.quit()  # runs once the job in flight returns
-        if not self.worker_thread.wait(60_000):
-            log.error("the worker did not stop within 60 s; closing anyway")
-        else:
-            self.worker.shutdown()
-        self.history_store.close()
+            self.worker_thread.quit()  # runs once the job in flight returns
+        if self._running is not None and not self.worker_thread.isFinished():
+            self.statusBar().showMessage("Closing…")
+            self.canvas.set_status("Closing…")
+            super().closeEvent(event)
+            return
+        self.finish_closing(5_000)
         super().closeEvent(event)
+
+    def finish_closing(self, wait_ms: int) -> bool:
+        """After the window closed: wait up to `wait_ms` for the worker to stop, release what
+        it holds, close the history. False when the job still runs (the app may end without
+        it: files are written atomically and the history survives a kill)."""
+        stopped = self.worker_thread.wait(max(0, wait_ms))
+        if stopped:
+            self.worker.shutdown()
+        else:
+            log.warning("the job did not stop within %d ms of closing; ending without it", wait_ms)
+        self.history_store.close()
+        return stopped

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -182,7 +183,13 @@ def test_closing_during_a_job_cancels_and_stops_the_thread(qtbot, model_name: st
     win.enqueue(request(model_name, steps=150, width=256, height=256))
     win.enqueue(request(model_name, prompt="queued, never run"))
     qtbot.waitUntil(lambda: len(steps) >= 1, timeout=JOB_TIMEOUT)
+    started = time.perf_counter()
     win.close()
+    # the window goes at once and says so; the job's step ends behind it
+    assert time.perf_counter() - started < 0.5
+    assert win.statusBar().currentMessage() == "Closing…"
+    assert not win.isVisible()
+    assert win.finish_closing(JOB_TIMEOUT)  # what the app does after its event loop ends
     assert win.worker_thread.isFinished()
     assert outputs() == []
     with HistoryStore() as store:
