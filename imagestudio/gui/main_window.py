@@ -61,6 +61,7 @@ from imagestudio.gui.panels.style import StylePanel
 from imagestudio.gui.theme import apply_theme
 from imagestudio.gui.widgets.forms import guard_wheel
 from imagestudio.gui.widgets.queue_list import QueueList, RunningJobRow
+from imagestudio.gui.widgets.start_folder import remember, start_folder
 from imagestudio.gui.worker import JobWorker
 
 if TYPE_CHECKING:
@@ -510,9 +511,13 @@ class MainWindow(QMainWindow):
 
     def open_image_settings(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Load settings from image", "", "Images (*.png *.jpg *.jpeg *.webp)"
+            self,
+            "Load settings from image",
+            start_folder(),
+            "Images (*.png *.jpg *.jpeg *.webp)",
         )
         if path:
+            remember(path)
             self.load_settings_from_image(path)
 
     def refresh_models(self, initial: bool = False) -> None:
@@ -535,11 +540,15 @@ class MainWindow(QMainWindow):
         self.prompt.set_models(entries, current)
 
     def _show_latest_result(self) -> None:
-        """Pick up where the artist left off: show the newest result that is still on disk."""
+        """Pick up where the artist left off: show the newest result that is still on disk,
+        and let "Reuse last" offer the seed of the newest picture made."""
         try:
-            records = self.history_store.recent(limit=20)
+            records = self.history_store.recent(limit=20, done_only=True)
         except HistoryError:
             return
+        seed = next((r.seed for r in records if r.kind == "generate" and r.seed is not None), None)
+        if seed is not None:
+            self.prompt.set_last_seed(seed)
         for record in records:
             for path in record.outputs:
                 if Path(path).is_file():

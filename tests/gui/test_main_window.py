@@ -455,3 +455,17 @@ def test_typing_past_a_limit_says_the_limit(qtbot, window: MainWindow) -> None:
     spin.selectAll()
     qtbot.keyClicks(spin, "45")
     assert spin.value() == 45 and not QToolTip.isVisible()  # in range: nothing to say
+
+
+def test_reuse_last_offers_the_newest_seed_after_a_restart(qtbot, model_name: str) -> None:
+    from imagestudio.core.outputs.records import JobRecord
+
+    with HistoryStore() as store:
+        store.record(JobRecord(prompt="made", seed=4242, created_at=1.0))
+        store.record(JobRecord(prompt="stopped", seed=7, status="cancelled", created_at=2.0))
+    win = MainWindow(Settings(device="cpu"))
+    qtbot.addWidget(win)
+    field = win.prompt.seed_field
+    assert field.reuse_button.isEnabled()
+    field.reuse_button.click()
+    assert field.value() == 4242

@@ -56,6 +56,7 @@ from imagestudio.gui.dialogs.model_tasks import (
     TaskProgress,
 )
 from imagestudio.gui.widgets.message_row import MessageRow
+from imagestudio.gui.widgets.start_folder import remember, start_folder
 
 log = logging.getLogger(__name__)
 
@@ -392,8 +393,11 @@ class ModelsDialog(QDialog):
     # -- import ---------------------------------------------------------------------------------
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import a diffusers model folder")
+        folder = QFileDialog.getExistingDirectory(
+            self, "Import a diffusers model folder", start_folder(kind="models")
+        )
         if folder:
+            remember(folder, "models")
             self.import_path(folder)
 
     def choose_file(self) -> None:
@@ -401,11 +405,12 @@ class ModelsDialog(QDialog):
         path, _ = QFileDialog.getOpenFileName(
             self,
             "Import a checkpoint or LoRA",
-            "",
+            start_folder(kind="models"),
             f"Safetensors models (*{SAFETENSORS_SUFFIX});;"
             f"Pickle checkpoints, converted on import ({pickles});;All files (*)",
         )
         if path:
+            remember(path, "models")
             self.import_path(path)
 
     def import_path(self, path: str | Path) -> bool:

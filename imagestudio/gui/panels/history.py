@@ -98,7 +98,8 @@ def title_line(record: JobRecord) -> str:
 
 
 def detail_line(record: JobRecord, now: float | None = None) -> str:
-    """The second line: the settings that matter most, or how the job ended, and when."""
+    """The lines under the prompt: the settings that matter most, or how the job ended, and
+    when."""
     now = time.time() if now is None else now
     age = format_age(now - record.created_at, record.created_at)
     if record.status == "failed":
@@ -107,13 +108,15 @@ def detail_line(record: JobRecord, now: float | None = None) -> str:
     elif record.status == "cancelled":
         parts = ["cancelled"]
     else:
-        parts = []
+        # Two lines, so that a 10-digit seed is not cut off ("seed 3…") in a narrow list.
+        settings = []
         if record.steps is not None:
-            parts.append(f"{record.steps} steps")
+            settings.append(f"{record.steps} steps")
         if record.guidance is not None:
-            parts.append(f"CFG {record.guidance:g}")
-        if record.seed is not None:
-            parts.append(f"seed {record.seed}")
+            settings.append(f"CFG {record.guidance:g}")
+        when = [f"seed {record.seed}"] if record.seed is not None else []
+        lines = [_DOT.join(settings)] if settings else []
+        return "\n".join([*lines, _DOT.join([*when, age])])
     return _DOT.join([*parts, age])
 
 

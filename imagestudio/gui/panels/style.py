@@ -39,6 +39,7 @@ from imagestudio.core.requests import (
 from imagestudio.core.vocabulary import StyleInit, StyleMode
 from imagestudio.gui.images import image_suffixes
 from imagestudio.gui.widgets.image_drop import ImageDropArea
+from imagestudio.gui.widgets.start_folder import remember, start_folder
 
 if TYPE_CHECKING:
     from imagestudio.core.outcomes import JobOutcome
@@ -85,10 +86,11 @@ class StyleImageSlot(QGroupBox):
         path, _ = QFileDialog.getOpenFileName(
             self,
             f"Choose the {self.what} picture",
-            str(Path(current).parent) if current else "",
+            start_folder(current),
             f"Images ({patterns});;All files (*)",
         )
         if path:
+            remember(path)
             self.set_path(path)
 
     def paste(self) -> bool:

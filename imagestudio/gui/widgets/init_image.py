@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -18,6 +16,7 @@ from PySide6.QtWidgets import (
 from imagestudio.gui.images import image_suffixes
 from imagestudio.gui.widgets.forms import named
 from imagestudio.gui.widgets.image_drop import ImageDropArea, ImageGroupBox
+from imagestudio.gui.widgets.start_folder import remember, start_folder
 
 
 class InitImageGroup(ImageGroupBox):
@@ -90,10 +89,11 @@ class InitImageGroup(ImageGroupBox):
         path, _ = QFileDialog.getOpenFileName(
             self,
             "Choose a start image",
-            str(Path(current).parent) if current else "",
+            start_folder(current),
             f"Images ({patterns});;All files (*)",
         )
         if path:
+            remember(path)
             self.drop_area.set_path(path)
             self.setChecked(True)
 

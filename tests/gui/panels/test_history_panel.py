@@ -119,8 +119,9 @@ def test_format_age_gives_a_date_after_a_week() -> None:
 def test_detail_line_for_each_outcome() -> None:
     now = 1_000_000.0
     done = JobRecord(prompt="p", steps=20, guidance=7.5, seed=1234, created_at=now - 120)
-    assert detail_line(done, now) == "20 steps \N{MIDDLE DOT} CFG 7.5 \N{MIDDLE DOT} seed 1234 " + (
-        "\N{MIDDLE DOT} 2 min ago"
+    # the seed has a line of its own: a 10-digit seed is never cut to "seed 3…"
+    assert detail_line(done, now) == (
+        "20 steps \N{MIDDLE DOT} CFG 7.5\nseed 1234 \N{MIDDLE DOT} 2 min ago"
     )
     cancelled = JobRecord(prompt="p", steps=20, status="cancelled", created_at=now)
     assert detail_line(cancelled, now).startswith("cancelled")
@@ -142,7 +143,10 @@ def test_lists_records_most_recent_first(qtbot, store: HistoryStore) -> None:
     assert prompts(panel) == ["new moon", "red fox", "old castle"]
     fox = row_text(panel, 1)
     assert fox.splitlines()[0] == "red fox"
-    assert "20 steps \N{MIDDLE DOT} CFG 7.5 \N{MIDDLE DOT} seed 1234" in fox
+    assert fox.splitlines()[1:] == [
+        "20 steps \N{MIDDLE DOT} CFG 7.5",
+        "seed 1234 \N{MIDDLE DOT} 2 min ago",
+    ]
     assert fox.endswith("2 min ago")
     assert not message(panel).isVisibleTo(panel)
 
