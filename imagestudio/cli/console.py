@@ -95,7 +95,10 @@ def cancellable(bar: ProgressBar) -> Iterator[threading.Event]:
 
 
 def size_text(n: int) -> str:
-    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+    """Bytes as the window writes them (decimal units, one formatter for both)."""
+    from imagestudio.core.bytesize import format_bytes
+
+    return format_bytes(n)
 
 
 def load_settings_with_warnings() -> Settings:

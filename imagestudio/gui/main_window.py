@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self._job_started_at = 0.0
         self._first_step_at: float | None = None
         self._closing = False
+        self._gallery_tucked = False
         # A form's error stays on show only while its cause does: re-checked as the user edits.
         self._form_error: tuple[Callable[[], Request], str] | None = None
         self._form_error_check = QTimer(self)
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         self.prompt.set_suggestions(self._suggestions())
         self._restore_state()
         self._show_latest_result()
+        self._tuck_away_empty_gallery()
         for problem in self.settings.problems:
             self.canvas.show_error(problem)
         self._history_note_shown: object = None
@@ -397,6 +399,9 @@ class MainWindow(QMainWindow):
             self.canvas.show_result(outcome.files[0])
         for path in outcome.files:
             self.gallery.add_image(str(path))
+        if outcome.files and self._gallery_tucked:
+            self._gallery_tucked = False
+            self.gallery_dock.show()
         self.history.refresh()
         form = self.forms.get(outcome.kind)
         if form is not None:
@@ -658,8 +663,26 @@ class MainWindow(QMainWindow):
             if stored.value("tab") == kind:
                 self.tabs.setCurrentIndex(tab)
 
+    def _tuck_away_empty_gallery(self) -> None:
+        """The gallery holds this session's results: empty at start, it would only take room
+        from the canvas, so it waits hidden and appears with the first result. A gallery the
+        user closed stays closed."""
+        stored = self._qsettings()
+        tucked_last_time = str(stored.value("gallery_tucked", "false")).lower() == "true"
+        closed_by_user = self.gallery_dock.isHidden() and not tucked_last_time
+        self._gallery_tucked = not closed_by_user and not self.gallery.paths()
+        if self._gallery_tucked:
+            self.gallery_dock.hide()
+        # shown by anyone (the View menu, the first result): no longer tucked away
+        self.gallery_dock.visibilityChanged.connect(self._on_gallery_visibility)
+
+    def _on_gallery_visibility(self, visible: bool) -> None:
+        if visible:
+            self._gallery_tucked = False
+
     def save_state(self) -> None:
         stored = self._qsettings()
+        stored.setValue("gallery_tucked", self._gallery_tucked)
         stored.setValue("geometry", self.saveGeometry())
         stored.setValue("window_state", self.saveState())
         for kind, (tab, form) in self.forms.items():

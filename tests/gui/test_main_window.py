@@ -469,3 +469,27 @@ def test_reuse_last_offers_the_newest_seed_after_a_restart(qtbot, model_name: st
     assert field.reuse_button.isEnabled()
     field.reuse_button.click()
     assert field.value() == 4242
+
+
+def test_the_empty_gallery_waits_hidden_until_the_first_result(
+    qtbot, window: MainWindow, model_name: str
+) -> None:
+    assert window.gallery_dock.isHidden()  # no result yet: the canvas gets the room
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT):
+        window.enqueue(request(model_name))
+    assert window.gallery_dock.isVisible() and len(window.gallery.paths()) == 1
+
+
+def test_a_gallery_the_user_closed_stays_closed(qtbot, model_name: str) -> None:
+    first = MainWindow(Settings(device="cpu"))
+    qtbot.addWidget(first)
+    first.show()
+    first.gallery_dock.show()
+    first.gallery_dock.close()  # the user opens it from the View menu, then closes it
+    first.close()
+    second = MainWindow(Settings(device="cpu"))
+    qtbot.addWidget(second)
+    second.show()
+    with qtbot.waitSignal(second.job_done, timeout=JOB_TIMEOUT):
+        second.enqueue(request(model_name))
+    assert second.gallery_dock.isHidden()

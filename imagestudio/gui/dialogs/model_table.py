@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
+from imagestudio.core.bytesize import format_bytes
 from imagestudio.core.models.library import ModelEntry
 from imagestudio.core.vocabulary import DETAIL_LABELS, FAMILY_LABELS, SOURCE_LABELS
 
@@ -17,15 +18,8 @@ NAME_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 def format_size(count: int) -> str:
-    """A byte count for people, in decimal units: "820 KB", "48.2 MB", "6.94 GB"."""
-    if count < 1000:
-        return f"{max(count, 0)} bytes"
-    if count < 1000**2:
-        return f"{count / 1000:.0f} KB"
-    if count < 1000**3:
-        value = count / 1000**2
-        return f"{value:.1f} MB" if value < 100 else f"{value:.0f} MB"
-    return f"{count / 1000**3:.2f} GB"
+    """A byte count for people, as the command line writes it too (`core.bytesize`)."""
+    return format_bytes(count)
 
 
 def kind_text(entry: ModelEntry) -> str:
