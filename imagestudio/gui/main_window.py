@@ -345,9 +345,22 @@ class MainWindow(QMainWindow):
         self._first_step_at = None
         self.canvas.set_status("Starting…")
         self.running_row.show_job(self._running.describe())
+        self.canvas.set_expected_size(self._expected_size(self._running.request))
         self.start_job.emit(self._running.id, self._running.request)
         # the job left the waiting list: the list, the count and every Cancel say so now
         self._update_queue_view()
+
+    def _expected_size(self, request: Request) -> tuple[int, int] | None:
+        """The size of the picture a job will make, when the window can know it."""
+        # Requests that say their size (a generation without a start picture) are known; a
+        # start picture or a style job sets it as it runs.
+        width, height = getattr(request, "width", None), getattr(request, "height", None)
+        if getattr(request, "init_image", None) or not hasattr(request, "width"):
+            return None
+        if width and height:
+            return int(width), int(height)
+        native = self.prompt.native_size(str(getattr(request, "model", "")))
+        return (native, native) if native else None
 
     def _update_queue_view(self) -> None:
         self.queue_list.set_jobs([(job.id, job.describe()) for job in self._queue])

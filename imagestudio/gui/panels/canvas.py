@@ -203,6 +203,10 @@ class Canvas(QWidget):
         self._path: str | None = None
         self._is_preview = False
         self._last_result: tuple[QImage, str | None] | None = None
+        # The running job's picture size: at 100% its previews are shown that big, so the
+        # finished picture lands where the previews were instead of jumping.
+        self._expected: tuple[int, int] | None = None
+        self._preview_sized = False
         self._zoom = "fit"
         self._save_dir: str | None = None
 
@@ -296,8 +300,23 @@ class Canvas(QWidget):
     # -- showing images ------------------------------------------------------------------------
 
     def show_preview(self, image: QImage) -> None:
-        """A live step preview: no file behind it, so the file actions are off; always fitted."""
+        """A live step preview: no file behind it, so the file actions are off. Fitted, or at
+        100% as big as the picture it becomes (see `set_expected_size`)."""
+        self._preview_sized = self._zoom == "100%" and self._expected is not None
+        if self._preview_sized and self._expected is not None and not image.isNull():
+            width, height = self._expected
+            image = image.scaled(
+                width,
+                height,
+                Qt.AspectRatioMode.IgnoreAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
         self._show(image, None, preview=True)
+
+    def set_expected_size(self, size: tuple[int, int] | None) -> None:
+        """The size of the picture the running job makes, when known (None: previews fill the
+        view at any zoom)."""
+        self._expected = size
 
     def show_result(self, path: str | os.PathLike[str]) -> None:
         path = os.fspath(path)
@@ -389,7 +408,7 @@ class Canvas(QWidget):
         self.fit_action.setChecked(self._zoom == "fit")
         self.actual_size_action.setChecked(self._zoom == "100%")
         # A 64x64 preview at 100% would be a speck in the middle: previews always fill the view.
-        fit = self._zoom == "fit" or self._is_preview
+        fit = self._zoom == "fit" or (self._is_preview and not self._preview_sized)
         policy = (
             Qt.ScrollBarPolicy.ScrollBarAlwaysOff if fit else Qt.ScrollBarPolicy.ScrollBarAsNeeded
         )

@@ -588,6 +588,10 @@ class PromptPanel(QWidget):
         """Select model `name` in the picker (added to it if it is a path not listed)."""
         self.model_combo.select(name, add=True)
 
+    def native_size(self, model: str) -> int | None:
+        """The native picture size of library model `model`, when known."""
+        return self._native_sizes.get(model)
+
     def set_native_sizes(self, sizes: dict[str, int]) -> None:
         """Each model's native picture size, shown greyed while the size is "Model default"."""
         self._native_sizes = dict(sizes)

@@ -355,3 +355,18 @@ def test_a_job_that_ends_without_a_picture_takes_its_preview_away(
     canvas.show_preview(_half_red_half_blue())
     canvas.drop_preview()  # nothing before it: the empty state
     assert canvas.current_image() is None
+
+
+def test_at_100_percent_previews_are_as_big_as_the_picture_they_become(
+    canvas: Canvas, tmp_path: Path
+) -> None:
+    result = _png(tmp_path / "result.png", size=(96, 64))
+    canvas.set_zoom("100%")
+    canvas.set_expected_size((96, 64))
+    canvas.show_preview(_half_red_half_blue(12))
+    preview_rect = canvas._view.image_rect()
+    canvas.show_result(result)
+    assert canvas._view.image_rect().size() == preview_rect.size()  # no jump
+    canvas.set_expected_size(None)  # size unknown: the preview fills the view as before
+    canvas.show_preview(_half_red_half_blue(12))
+    assert canvas._view.is_fit()
