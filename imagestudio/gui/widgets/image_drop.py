@@ -52,7 +52,9 @@ class ImageDropArea(_DropsAnImage, QFrame):
         self.setAcceptDrops(True)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFrameShadow(QFrame.Shadow.Sunken)
-        self.setMinimumHeight(self.THUMBNAIL_SIZE // 2 + 24)
+        # One height, empty or filled: a slot that grew when a picture arrived moved the
+        # buttons under the pointer (room for the thumbnail and two lines of file name).
+        self.setFixedHeight(self.THUMBNAIL_SIZE + 2 * self.fontMetrics().height() + 18)
         self.setAccessibleName("Start image")
         self.setToolTip("Drop an image file here to start from it, or use Choose…")
         self.thumbnail_label = QLabel(self)

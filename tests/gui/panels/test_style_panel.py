@@ -184,3 +184,19 @@ def test_a_broken_style_picture_is_a_sentence(
     assert done.args[1] == "failed"
     assert "fake.png is not an image" in window.canvas.error_text()
     assert "Traceback" not in window.canvas.error_text()
+
+
+def test_a_picture_slot_keeps_its_height_when_filled(qtbot, tmp_path) -> None:
+    from PIL import Image
+
+    from imagestudio.gui.widgets.image_drop import ImageDropArea
+
+    area = ImageDropArea()
+    qtbot.addWidget(area)
+    area.show()
+    empty = area.minimumHeight(), area.maximumHeight(), area.height()
+    picture = tmp_path / "a-rather-long-file-name-for-a-content-picture-of-a-lighthouse.png"
+    Image.new("RGB", (300, 200), "teal").save(picture)
+    area.set_path(str(picture))
+    qtbot.wait(10)
+    assert (area.minimumHeight(), area.maximumHeight(), area.height()) == empty
