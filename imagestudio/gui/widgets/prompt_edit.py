@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import QMimeData, QObject, QStringListModel, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QAbstractItemView, QCompleter, QPlainTextEdit, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QCompleter, QFrame, QPlainTextEdit, QWidget
 
 _GENERATE_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 
@@ -51,6 +51,11 @@ class PromptSuggestions(QObject):
         assert popup is not None  # a completer always has its popup view
         self._popup: QAbstractItemView = popup
         self._popup.setAccessibleName("Prompt suggestions")
+        # Fusion draws the completer's list without a border: over the form it read as loose
+        # text. A plain frame sets it apart, in the palette's own colours.
+        if isinstance(self._popup, QFrame):
+            self._popup.setFrameShape(QFrame.Shape.Box)
+            self._popup.setLineWidth(1)
         self._completer.activated[str].connect(self._accept)  # type: ignore[index]
 
     def completer(self) -> QCompleter:
