@@ -383,8 +383,10 @@ class Engine:
             width = request.width or native
             height = request.height or native
             far = size_warning(width, height, native)
-            if far:
-                notice(far)  # the window says it as the size is typed; the CLI hears it here
+            if far and on_notice:
+                # said as the job starts (the CLI prints it); not kept among the result's
+                # warnings, which the window would raise as a banner after every such job
+                on_notice(far)
 
         free = available_memory(self.device.device_type, self.device.index)
         plan, needed = plan_for_job(
