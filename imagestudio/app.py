@@ -15,6 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args:
         return cli.main(args)
+    from imagestudio.preflight import window_problem
+
+    problem = window_problem()
+    if problem is not None:
+        print(f"imagestudio: {problem}", file=sys.stderr)
+        return cli.EXIT_FAILED
     try:
         from imagestudio.gui.app import run
     except ImportError as exc:  # e.g. Qt's system libraries are missing
