@@ -38,3 +38,13 @@ def test_a_missing_library_names_itself_and_the_install_command(monkeypatch) -> 
     assert "libimagestudio-no-such-library.so.9" in problem
     assert problem.endswith("sudo apt-get install libimagestudio-no-such9")
     assert preflight.window_problem({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}) is None
+
+
+def test_the_readme_installs_every_library_the_check_looks_for() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    line = next(line for line in readme.splitlines() if line.startswith("sudo apt-get install"))
+    assert set(preflight.APT_PACKAGES.split()) <= set(line.split())
+    # the two set-up commands make their own environment (system pip refuses on Debian 12)
+    assert "python3 -m venv .venv && .venv/bin/pip install -c constraints/cpu.txt -e ." in readme
