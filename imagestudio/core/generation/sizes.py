@@ -25,6 +25,17 @@ def _round(value: float, step: int) -> int:
 
 # The sizes artists use with the common families (SD 1.5's 2:3 is 512x768; SDXL's are the
 # buckets it was trained on); other native sizes get shapes of about the native area.
+# While a model's native size is not known (a folder picked by hand, a missing model): the
+# common families' sizes side by side.
+_ANY_MODEL: tuple[tuple[int, int, str], ...] = (
+    (512, 512, "Square; the native size of Stable Diffusion 1.5 models"),
+    (768, 768, "Square; the native size of Stable Diffusion 2 (768) models"),
+    (1024, 1024, "Square; the native size of SDXL models"),
+    (512, 768, "Portrait for SD 1.5 models"),
+    (768, 512, "Landscape for SD 1.5 models"),
+    (832, 1216, "Portrait for SDXL models"),
+    (1216, 832, "Landscape for SDXL models"),
+)
 _CURATED: dict[int, tuple[tuple[int, int, str], ...]] = {
     512: (
         (512, 512, "Square, the model's native size"),
@@ -45,10 +56,13 @@ _CURATED: dict[int, tuple[tuple[int, int, str], ...]] = {
 }
 
 
-def size_presets(native: int) -> list[tuple[int, int, str]]:
+def size_presets(native: int | None) -> list[tuple[int, int, str]]:
     """(width, height, label) presets for a model of native side `native`: the square, then
     portrait and landscape shapes, as artists use them for SD 1.5 and SDXL, and of about the
-    native area otherwise (multiples of 8; of 64 from 512 up)."""
+    native area otherwise (multiples of 8; of 64 from 512 up). Without a native size, the
+    common families' sizes."""
+    if not native:
+        return list(_ANY_MODEL)
     if native in _CURATED:
         return list(_CURATED[native])
     step = 64 if native >= 512 else 8

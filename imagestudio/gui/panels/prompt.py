@@ -70,18 +70,7 @@ MAX_SPIN_SIZE = 4096
 
 SIZE_DEFAULT = "default"
 SIZE_CUSTOM = "custom"
-# (width, height, tooltip); the keys of the size combo are "WxH".
-# Shown while the model's native size is not known (a folder picked by hand, a missing model);
-# otherwise the presets come from `sizes.size_presets` for the model's native size.
-SIZE_PRESETS: tuple[tuple[int, int, str], ...] = (
-    (512, 512, "Square; the native size of Stable Diffusion 1.5 models"),
-    (768, 768, "Square; the native size of Stable Diffusion 2 (768) models"),
-    (1024, 1024, "Square; the native size of SDXL models"),
-    (512, 768, "Portrait for SD 1.5 models"),
-    (768, 512, "Landscape for SD 1.5 models"),
-    (832, 1216, "Portrait for SDXL models"),
-    (1216, 832, "Landscape for SDXL models"),
-)
+# The keys of the size combo are "WxH"; the presets come from `sizes.size_presets`.
 
 
 def _size_key(width: int, height: int) -> str:
@@ -381,7 +370,7 @@ class PromptPanel(QWidget):
         self._presets_for = native
         previous = self.size_combo.currentData()
         width, height = self.width_spin.value(), self.height_spin.value()
-        presets = size_presets(native) if native else list(SIZE_PRESETS)
+        presets = size_presets(native)
         sizes = [("Model default", SIZE_DEFAULT, "The model's native size, or the start image's")]
         sizes += [(f"{w} × {h}", _size_key(w, h), tip) for w, h, tip in presets]
         sizes.append(("Custom", SIZE_CUSTOM, "Type a width and height (multiples of 8)"))
