@@ -104,18 +104,28 @@ def _run(args: argparse.Namespace, action: str, store: HistoryStore) -> int:
         return EXIT_OK
     if action == "favourite":
         store.set_favourite(args.id, not args.off)
+        print(
+            f"Entry {args.id} is no longer a favourite."
+            if args.off
+            else f"Entry {args.id} is a favourite now."
+        )
         return EXIT_OK
     if action == "delete":
         store.delete(args.id)
+        print(f"Entry {args.id} is not in the history any more; its picture files stay.")
         return EXIT_OK
     favourites = getattr(args, "favourites", False)
+    limit = max(0, int(getattr(args, "limit", 20)))
+    # one more than shown, to know whether there are more
     if action == "search":
-        jobs = store.search(args.text, limit=args.limit, favourites_only=favourites)
+        jobs = store.search(args.text, limit=limit + 1, favourites_only=favourites)
     else:
-        jobs = store.recent(limit=getattr(args, "limit", 20), favourites_only=favourites)
+        jobs = store.recent(limit=limit + 1, favourites_only=favourites)
     if not jobs:
         print("No matching history." if action == "search" else "No history yet.")
         return EXIT_OK
-    for job in jobs:
+    for job in jobs[:limit]:
         print(_line(job))
+    if len(jobs) > limit:
+        say(f"showing the newest {limit}; there are more (use --limit N to see more)")
     return EXIT_OK
