@@ -53,7 +53,7 @@ from imagestudio.core.vocabulary import JobKind
 from imagestudio.gui.dialogs.settings import SettingsDialog
 from imagestudio.gui.images import image_path_from_mime
 from imagestudio.gui.menus import build_menus
-from imagestudio.gui.panels.canvas import Canvas
+from imagestudio.gui.panels.canvas import DEFAULT_PLACEHOLDER, Canvas
 from imagestudio.gui.panels.gallery import GalleryStrip
 from imagestudio.gui.panels.history import HistoryPanel
 from imagestudio.gui.panels.prompt import PromptPanel
@@ -242,6 +242,7 @@ class MainWindow(QMainWindow):
         self.prompt.cancel_requested.connect(self.cancel_current)
         self.style_panel.start_requested.connect(self.stylize)
         self.style_panel.cancel_requested.connect(self.cancel_current)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self.running_row.cancel_button.clicked.connect(self.cancel_current)
         self.style_panel.message.connect(self.canvas.show_error)
         self.style_panel.content_slot.result_button.clicked.connect(
@@ -253,6 +254,14 @@ class MainWindow(QMainWindow):
         self.history.load_requested.connect(self._load_record)
         self.history.rerun_requested.connect(self._rerun_record)
         self.gallery.image_selected.connect(self.canvas.show_result)
+
+    def _on_tab_changed(self, index: int) -> None:
+        """The empty canvas says what to do on the tab on show."""
+        self.canvas.set_placeholder(
+            "Choose a content and a style picture, then press Ctrl+Enter"
+            if index == self.forms["style"][0]
+            else DEFAULT_PLACEHOLDER
+        )
 
     # -- jobs ---------------------------------------------------------------------------------
 

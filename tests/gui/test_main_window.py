@@ -493,3 +493,10 @@ def test_a_gallery_the_user_closed_stays_closed(qtbot, model_name: str) -> None:
     with qtbot.waitSignal(second.job_done, timeout=JOB_TIMEOUT):
         second.enqueue(request(model_name))
     assert second.gallery_dock.isHidden()
+
+
+def test_the_empty_canvas_says_what_to_do_on_each_tab(window: MainWindow) -> None:
+    window.tabs.setCurrentIndex(STYLE_TAB)
+    assert "content and a style picture" in window.canvas.placeholder_text()
+    window.tabs.setCurrentIndex(GENERATE_TAB)
+    assert "Type a prompt" in window.canvas.placeholder_text()
