@@ -73,6 +73,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     down.add_argument("--file", default=None, help="for single-file repos: which .safetensors")
     down.add_argument("--name", default=None, help="its name in the library")
     down.add_argument("--revision", default="main", help="branch, tag or commit (default main)")
+    msub.add_parser(
+        "recommended",
+        help="models worth trying first: what each is good at, needs and costs to download",
+    )
 
 
 def _library(settings: Settings) -> list[ModelEntry]:
@@ -232,10 +236,29 @@ def _download(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _recommended() -> int:
+    from imagestudio.core.models.recommended import recommended_models
+
+    for model in recommended_models():
+        print(f"{model.name}  ({model.repo_id}, about {model.download_gb:g} GB)")
+        print(f"  good at:  {model.good_at}")
+        print(f"  needs:    {model.hardware}")
+        print(f"  licence:  {model.licence}")
+        variant = f" --variant {model.variant}" if model.variant else ""
+        print(f"  get it:   imagestudio models download {model.repo_id}{variant}")
+        print(
+            f"  then:     --steps {model.steps} --cfg {model.cfg:g} --size "
+            f"{model.native_size}x{model.native_size}"
+        )
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     action = args.action or "list"
     if action == "convert":
         return _convert(args)
+    if action == "recommended":
+        return _recommended()
     settings = load_settings_with_warnings()
     actions = {
         "list": _list,
