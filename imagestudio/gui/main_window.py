@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 from imagestudio import __version__
 from imagestudio.core.errors import HistoryError, ImageError, InvalidRequest
 from imagestudio.core.models.library import scan_library
+from imagestudio.core.models.recommended import RecommendedModel
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
 from imagestudio.core.outputs.metadata import read_settings
 from imagestudio.core.paths import app_paths
@@ -62,6 +63,7 @@ from imagestudio.gui.theme import apply_theme
 from imagestudio.gui.widgets.forms import guard_wheel
 from imagestudio.gui.widgets.queue_list import QueueList, RunningJobRow
 from imagestudio.gui.widgets.start_folder import remember, start_folder
+from imagestudio.gui.widgets.welcome import WelcomePanel
 from imagestudio.gui.worker import JobWorker
 
 if TYPE_CHECKING:
@@ -144,6 +146,7 @@ class MainWindow(QMainWindow):
         self.prompt.set_suggestions(self._suggestions())
         self._restore_state()
         self._show_latest_result()
+        self._welcome_first_start()
         self._tuck_away_empty_gallery()
         for problem in self.settings.problems:
             self.canvas.show_error(problem)
@@ -566,6 +569,19 @@ class MainWindow(QMainWindow):
             current = wanted if wanted in names or not names else names[0]
         self.prompt.set_models(entries, current)
 
+    def _welcome_first_start(self) -> None:
+        """No picture yet (an empty history): the canvas welcomes, with prompts to try."""
+        try:
+            empty = not self.history_store.recent(limit=1, done_only=True)
+        except HistoryError:
+            empty = False
+        if not empty or self.canvas.current_image() is not None:
+            return
+        self.welcome = WelcomePanel()
+        self.welcome.prompt_chosen.connect(self._try_prompt)
+        self.welcome.get_model_requested.connect(self.open_recommended)
+        self.canvas.show_welcome(self.welcome)
+
     def _show_latest_result(self) -> None:
         """Pick up where the artist left off: show the newest result that is still on disk,
         and let "Reuse last" offer the seed of the newest picture made."""
@@ -601,18 +617,51 @@ class MainWindow(QMainWindow):
     def open_outputs_folder(self) -> None:
         self._open_folder(self.settings.resolved_outputs_dir())
 
-    def open_models_dialog(self) -> None:
-        """The model manager: list, import, convert, download; the picker follows its changes."""
+    def open_models_dialog(self, download: RecommendedModel | None = None) -> None:
+        """The model manager: list, import, convert, download; the picker follows its changes.
+        With `download`, it starts downloading that recommended model (asking first) and the
+        form takes it, with the steps and CFG that suit it, once it is there."""
         from imagestudio.gui.dialogs.models import ModelsDialog
 
         dialog = ModelsDialog(self.settings, self)
         dialog.library_changed.connect(self.refresh_models)
         dialog.use_model.connect(self._use_model)
         dialog.settings_edited.connect(self.apply_settings)
+        if isinstance(download, RecommendedModel):
+            dialog.downloaded.connect(lambda name: self.use_recommended(download, name))
+            QTimer.singleShot(0, lambda: dialog.start_download(download.repo_id, download.variant))
         try:
             dialog.exec()
         finally:
             dialog.shutdown()
+
+    def open_recommended(self) -> None:
+        """Models worth trying first; one button downloads and selects one."""
+        from imagestudio.gui.dialogs.recommended import RecommendedDialog
+
+        dialog = RecommendedDialog(self)
+        dialog.download_requested.connect(self.open_models_dialog)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.recommended_dialog = dialog
+
+    def use_recommended(self, model: RecommendedModel, name: str) -> None:
+        """A recommended model arrived as library entry `name`: the form uses it, at the
+        steps, CFG and size it is made for (a few-step model is poor at 20 steps)."""
+        self.refresh_models()
+        self.prompt.load_model(name)
+        self.prompt.steps_spin.setValue(model.steps)
+        self.prompt.guidance_spin.setValue(model.cfg)
+        self.prompt.size_combo.setCurrentIndex(self.prompt.size_combo.findData("default"))
+        self.statusBar().showMessage(
+            f"Using {model.name}: {model.steps} steps and CFG {model.cfg:g} suit it.", 15000
+        )
+
+    def _try_prompt(self, prompt: str) -> None:
+        """A welcome example: the starter model draws it now."""
+        self.prompt.prompt_edit.setPlainText(prompt)
+        self.prompt.load_model(BUILTIN_MODEL)
+        self.generate()
 
     def _use_model(self, name: str) -> None:
         self.refresh_models()

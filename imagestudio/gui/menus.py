@@ -38,6 +38,7 @@ def build_menus(window: MainWindow) -> None:
 
     models_menu = bar.addMenu("&Models")
     _action(models_menu, "Manage models…", window.open_models_dialog, "Ctrl+Shift+M")
+    _action(models_menu, "Get a real model…", window.open_recommended)
     _action(models_menu, "Refresh model list", window.refresh_models)
     _action(models_menu, "Open models folder", window.open_models_folder)
 

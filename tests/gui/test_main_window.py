@@ -500,3 +500,50 @@ def test_the_empty_canvas_says_what_to_do_on_each_tab(window: MainWindow) -> Non
     assert "content and a style picture" in window.canvas.placeholder_text()
     window.tabs.setCurrentIndex(GENERATE_TAB)
     assert "Type a prompt" in window.canvas.placeholder_text()
+
+
+def test_a_first_start_welcomes_with_prompts_to_try_and_a_way_to_a_real_model(
+    qtbot, window: MainWindow, monkeypatch
+) -> None:
+    from imagestudio.core.models.recommended import recommended_models
+    from imagestudio.gui.dialogs.models import ModelsDialog
+
+    assert window.canvas.welcome_shown()
+    welcome = window.welcome
+    assert len(welcome.example_buttons) >= 3
+    # one click on a prompt: it is in the form and the starter draws it
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT) as done:
+        welcome.example_buttons[0].click()
+    assert done.args[1] == "done"
+    assert window.prompt.prompt_edit.toPlainText() == welcome.example_buttons[0].text()
+    assert not window.canvas.welcome_shown()  # the picture replaced it
+
+    # "Get a real model": the list, and its button starts that download in the model manager
+    started: list[tuple[str, str | None]] = []
+    monkeypatch.setattr(
+        ModelsDialog,
+        "start_download",
+        lambda self, repo, variant=None: started.append((repo, variant)) or True,
+    )
+    monkeypatch.setattr(ModelsDialog, "exec", lambda self: qtbot.wait(50) or 0)
+    welcome.get_model_button.click()
+    dialog = window.recommended_dialog
+    assert [b.text() for b in dialog.download_buttons] == ["Download and use"] * len(dialog.models)
+    dialog.download_buttons[0].click()
+    first = recommended_models()[0]
+    assert started == [(first.repo_id, first.variant)]
+    # once it is in the library, the form uses it at the settings it is made for
+    window.use_recommended(first, "tiny")
+    assert window.prompt.build_request().model == "tiny"
+    assert window.prompt.steps_spin.value() == first.steps
+    assert window.prompt.guidance_spin.value() == first.cfg
+
+
+def test_no_welcome_once_there_is_a_picture(qtbot, model_name: str) -> None:
+    from imagestudio.core.outputs.records import JobRecord
+
+    with HistoryStore() as store:
+        store.record(JobRecord(prompt="made", seed=1, created_at=1.0))
+    win = MainWindow(Settings(device="cpu"))
+    qtbot.addWidget(win)
+    assert not win.canvas.welcome_shown()

@@ -81,6 +81,7 @@ class ModelsDialog(QDialog):
 
     library_changed = Signal()
     use_model = Signal(str)  # the entry name of a loadable model
+    downloaded = Signal(str)  # the library name of a model just downloaded
     # the dialog changed a per-model setting (what an SD 2.x single file predicts): save it
     settings_edited = Signal(object)  # Settings
     _start_task = Signal(object)
@@ -572,6 +573,8 @@ class ModelsDialog(QDialog):
         self.select(name)
         self.show_message(text, error=False)
         self.library_changed.emit()
+        if not isinstance(task, ImportTask):
+            self.downloaded.emit(name)
 
     # -- closing --------------------------------------------------------------------------------
 

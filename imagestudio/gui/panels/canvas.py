@@ -380,6 +380,18 @@ class Canvas(QWidget):
     def current_image(self) -> QImage | None:
         return self._image
 
+    def show_welcome(self, welcome: QWidget) -> None:
+        """On a first start, `welcome` in place of the one-line placeholder (until a picture
+        shows; an empty canvas later has the line again)."""
+        holder = QWidget()
+        layout = QVBoxLayout(holder)
+        layout.addWidget(welcome, 0, Qt.AlignmentFlag.AlignHCenter)
+        self._stack.addWidget(holder)
+        self._stack.setCurrentWidget(holder)
+
+    def welcome_shown(self) -> bool:
+        return self._stack.currentIndex() >= 2
+
     def set_placeholder(self, text: str) -> None:
         self._placeholder.setText(text)
 

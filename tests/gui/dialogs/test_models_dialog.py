@@ -295,8 +295,9 @@ def test_download_is_confirmed_pauses_resumes_and_lands_in_the_library(
         assert not (models_dir / "lora-repo").exists()
 
         monkeypatch.setattr(model_tasks, "download_model", real)
-        with qtbot.waitSignal(dialog.library_changed, timeout=TASK_TIMEOUT):
+        with qtbot.waitSignal(dialog.downloaded, timeout=TASK_TIMEOUT) as arrived:
             dialog.start_download_button.click()  # the form still holds the repo: resume
+        assert arrived.args == ["lora-repo"]  # the window selects it by this name
     finally:
         server.shutdown()
         server.server_close()
