@@ -120,5 +120,6 @@ def run_bench(args: argparse.Namespace) -> int:
         size=size,
         repeats=args.repeats,
         stream=sys.stdout,
+        progress=sys.stderr,
     )
     return EXIT_OK

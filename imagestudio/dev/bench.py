@@ -35,8 +35,15 @@ def run_benchmark(
     repeats: int = 6,
     seed: int = 1234,
     stream: TextIO = sys.stdout,
+    progress: TextIO | None = None,
 ) -> dict[str, float]:
-    """Run the benchmark, print a table to `stream`, and return the figures."""
+    """Run the benchmark, print a table to `stream`, and return the figures. `progress` (the
+    CLI's stderr) hears what is happening and, after the warm-up, how long the rest takes."""
+
+    def say(text: str) -> None:
+        if progress is not None:
+            print(f"bench: {text}", file=progress, flush=True)
+
     import torch
 
     from imagestudio.core.generation.engine import Engine, prepare_model_stack
@@ -50,10 +57,12 @@ def run_benchmark(
         if model is None:
             from imagestudio.dev.randommodels import build_random_sd
 
+            say(f"building a random-weight {arch} model (sdxl: about 2 minutes on a CPU)…")
             build_seconds, folder = _timed(lambda: build_random_sd(work / arch, arch))
             model, label = str(folder), f"{arch} (random weights, built in {build_seconds:.1f} s)"
         engine = Engine(models_dir=work, cache_dir=work / "cache")
         device = engine.device
+        say("loading the model…")
         first_load, _ = _timed(lambda: engine.load(model))
         pipe = engine.pipeline
         vae_scale = getattr(pipe, "vae_scale_factor", 8)
@@ -79,11 +88,15 @@ def run_benchmark(
             previews.clear()
             return engine.generate(request, on_step=lambda s, t, p: previews.append(p))
 
-        bare()  # warm-up: first calls pay for kernel selection and allocator growth
+        say(f"warming up ({width}x{height}, {steps} steps)…")
+        warm_bare, _ = _timed(bare)  # warm-up: first calls pay for kernel selection and growth
         warm = engine_job()
+        estimate = 2 * repeats * (warm_bare + warm.duration) / 2
+        say(f"timing {repeats} interleaved pairs of runs: about {estimate:.0f} s")
         bare_times, engine_times = [], []
         result = warm
         for round_ in range(repeats):
+            say(f"pair {round_ + 1} of {repeats}")
             # ABBA order: whichever runs second in a pair gets a warmer cache; alternate it.
             order = ("bare", "engine") if round_ % 2 == 0 else ("engine", "bare")
             for which in order:

@@ -320,7 +320,7 @@ def test_form_and_geometry_persist_across_restart(qtbot, model_name: str) -> Non
     first = MainWindow(Settings(device="cpu"))
     qtbot.addWidget(first)
     first.prompt.load_request(request(model_name, prompt="remember me", steps=33, seed=5))
-    first.resize(701, 503)
+    first.resize(761, 503)  # the offscreen screen is 800 wide; restored sizes fit it
     first.show()
     size = (first.size().width(), first.size().height())  # the minimum size may have grown it
     first.close()
@@ -329,7 +329,7 @@ def test_form_and_geometry_persist_across_restart(qtbot, model_name: str) -> Non
     restored = second.prompt.build_request()
     assert (restored.prompt, restored.steps, restored.seed) == ("remember me", 33, 5)
     assert (second.size().width(), second.size().height()) == size
-    assert size[0] == 701
+    assert size[0] == 761
     second.close()
 
 
@@ -422,6 +422,8 @@ def test_the_wheel_scrolls_the_form_and_changes_only_a_focused_field(
 
 
 def test_generate_and_cancel_stay_visible_at_small_window_sizes(qtbot, window: MainWindow) -> None:
+    hint = window.minimumSizeHint()  # a 1024x640 screen takes the whole window
+    assert hint.width() <= 1024 and hint.height() <= 640, hint
     for width, height in ((1024, 640), (1280, 720), (1400, 900)):
         window.resize(width, height)
         qtbot.wait(50)

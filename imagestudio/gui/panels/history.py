@@ -339,11 +339,8 @@ class HistoryPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
-        filters = QHBoxLayout()
-        filters.addWidget(self._favourites)
-        filters.addWidget(self._show_all)
-        filters.addStretch(1)
-        layout.addLayout(filters)
+        layout.addWidget(self._favourites)
+        layout.addWidget(self._show_all)
         layout.addWidget(self._message)
         layout.addWidget(self._view, 1)
 

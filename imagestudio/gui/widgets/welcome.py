@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 # Prompts the starter model draws well (its world: flat shapes in ten colours, see its README).
 EXAMPLE_PROMPTS = (
@@ -34,17 +41,22 @@ class WelcomePanel(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.4)
         font.setBold(True)
         title.setFont(font)
+        title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         intro = QLabel(INTRO, self)
         intro.setWordWrap(True)
+        intro.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         intro.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.example_buttons: list[QPushButton] = []
         layout = QVBoxLayout(self)
         layout.addStretch(1)
-        layout.addWidget(title, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(title)
         layout.addWidget(intro)
         for prompt in EXAMPLE_PROMPTS:
             button = QPushButton(prompt, self)
             button.setToolTip("Put this prompt in the form and generate")
+            # long prompts must not widen the window: the buttons shrink with the canvas
+            button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             button.clicked.connect(lambda _=False, text=prompt: self.prompt_chosen.emit(text))
             self.example_buttons.append(button)
             layout.addWidget(button)
