@@ -114,9 +114,10 @@ def detail_line(record: JobRecord, now: float | None = None) -> str:
             settings.append(f"{record.steps} steps")
         if record.guidance is not None:
             settings.append(f"CFG {record.guidance:g}")
-        when = [f"seed {record.seed}"] if record.seed is not None else []
-        lines = [_DOT.join(settings)] if settings else []
-        return "\n".join([*lines, _DOT.join([*when, age])])
+        lines = [_DOT.join([*settings, age])]
+        if record.seed is not None:
+            lines.append(f"seed {record.seed}")
+        return "\n".join(lines)
     return _DOT.join([*parts, age])
 
 

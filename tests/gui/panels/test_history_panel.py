@@ -121,7 +121,7 @@ def test_detail_line_for_each_outcome() -> None:
     done = JobRecord(prompt="p", steps=20, guidance=7.5, seed=1234, created_at=now - 120)
     # the seed has a line of its own: a 10-digit seed is never cut to "seed 3…"
     assert detail_line(done, now) == (
-        "20 steps \N{MIDDLE DOT} CFG 7.5\nseed 1234 \N{MIDDLE DOT} 2 min ago"
+        "20 steps \N{MIDDLE DOT} CFG 7.5 \N{MIDDLE DOT} 2 min ago\nseed 1234"
     )
     cancelled = JobRecord(prompt="p", steps=20, status="cancelled", created_at=now)
     assert detail_line(cancelled, now).startswith("cancelled")
@@ -144,10 +144,10 @@ def test_lists_records_most_recent_first(qtbot, store: HistoryStore) -> None:
     fox = row_text(panel, 1)
     assert fox.splitlines()[0] == "red fox"
     assert fox.splitlines()[1:] == [
-        "20 steps \N{MIDDLE DOT} CFG 7.5",
-        "seed 1234 \N{MIDDLE DOT} 2 min ago",
+        "20 steps \N{MIDDLE DOT} CFG 7.5 \N{MIDDLE DOT} 2 min ago",
+        "seed 1234",
     ]
-    assert fox.endswith("2 min ago")
+    assert "2 min ago" in fox
     assert not message(panel).isVisibleTo(panel)
 
 
