@@ -448,6 +448,8 @@ class HistoryStore:
                 return self._repairing(lambda conn: self._write_once(conn, sql, params))
             except sqlite3.Error as exc:
                 raise self._error(action, exc) from exc
+            except MemoryError as exc:
+                raise HistoryError(f"Could not {action}: SQLite ran out of memory.") from exc
             except OverflowError as exc:  # an int too big for SQLite's 64-bit integers
                 raise HistoryError(
                     f"Could not {action}: a number in it is too large to store."
@@ -464,8 +466,11 @@ class HistoryStore:
         conn = self._connection()
         try:
             return work(conn)
-        except sqlite3.DatabaseError as exc:
-            if _error_code(exc) != _SQLITE_CORRUPT or not self._fts:
+        except (sqlite3.DatabaseError, MemoryError) as exc:
+            # A damaged index says "corrupt", or, when its garbage reads as a huge length,
+            # SQLITE_NOMEM, which Python raises as MemoryError.
+            damaged = isinstance(exc, MemoryError) or _error_code(exc) == _SQLITE_CORRUPT
+            if not damaged or not self._fts:
                 raise
             if conn.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
                 raise  # the jobs are damaged too: restarting moves the file aside
@@ -484,6 +489,8 @@ class HistoryStore:
                 return self._repairing(lambda conn: conn.execute(sql, params).fetchall())
             except sqlite3.Error as exc:
                 raise self._error(action, exc) from exc
+            except MemoryError as exc:
+                raise HistoryError(f"Could not {action}: SQLite ran out of memory.") from exc
             except OverflowError as exc:
                 raise HistoryError(f"Could not {action}: a number is too large.") from exc
 

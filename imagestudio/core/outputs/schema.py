@@ -222,7 +222,7 @@ def rebuild_fts(conn: sqlite3.Connection) -> bool:
                 conn.execute(f"DROP TRIGGER IF EXISTS {name}")
             conn.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
             sync_fts(conn, True)
-    except sqlite3.Error:
+    except (sqlite3.Error, MemoryError):  # FTS5 may read its garbage as a huge size (NOMEM)
         return False
     return True
 
