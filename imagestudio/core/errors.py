@@ -32,4 +32,11 @@ class HistoryError(ImageStudioError):
 
 
 class JobCancelled(Exception):
-    """Raised from the step callback when the user cancels. An outcome, not an error."""
+    """Raised from the step callback when the user cancels. An outcome, not an error.
+
+    `partial` is what the job had made so far when that is worth keeping (a quality-mode
+    style picture part-way through: a PIL image from the engine, a Product from the job)."""
+
+    def __init__(self, message: str = "", partial: object = None) -> None:
+        super().__init__(message)
+        self.partial = partial

@@ -16,7 +16,13 @@ from typing import Any
 
 from imagestudio import __version__
 from imagestudio.core.callbacks import CancelCheck, JobContext, NoticeCallback, StepCallback
-from imagestudio.core.errors import ImageError, ImageStudioError, JobCancelled, StorageError
+from imagestudio.core.errors import (
+    ImageError,
+    ImageStudioError,
+    InvalidRequest,
+    JobCancelled,
+    StorageError,
+)
 from imagestudio.core.generation.job import run_generation
 from imagestudio.core.outcomes import JobOutcome, Product
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
@@ -159,7 +165,15 @@ def run_job(
     except JobCancelled as exc:
         duration = time.perf_counter() - started
         job_id = _record(history, request, "cancelled", str(exc), duration)
-        return JobOutcome(request.kind, "cancelled", str(exc), history_id=job_id, duration=duration)
+        partial = exc.partial if isinstance(exc.partial, Product) else None
+        return JobOutcome(
+            request.kind,
+            "cancelled",
+            str(exc),
+            history_id=job_id,
+            duration=duration,
+            partial=partial,
+        )
     except Exception as exc:
         message = str(exc) if isinstance(exc, ImageStudioError) else f"{type(exc).__name__}: {exc}"
         duration = time.perf_counter() - started
@@ -207,6 +221,39 @@ def run_job(
         warnings,
         history_id=job_id,
         duration=duration,
+        request=product.request,
+        **product.report(),
+    )
+
+
+def keep_partial(outcome: JobOutcome, workspace: Workspace) -> JobOutcome:
+    """Save the picture a cancelled job had made so far (`outcome.partial`) and record it as
+    a partial result, through the same saving and recording as a finished job."""
+    product = outcome.partial
+    if not isinstance(product, Product):
+        raise InvalidRequest("This job left no picture to keep.")
+    started = time.perf_counter()
+    files = save_product(product, workspace.outputs_dir)
+    message = f"Partial picture, kept: {outcome.message}"
+    job_id = _record(
+        workspace.history,
+        product.request,
+        "done",
+        message,
+        outcome.duration + time.perf_counter() - started,
+        width=product.width,
+        height=product.height,
+        outputs=tuple(str(path) for path in files),
+    )
+    seeds = tuple(picture.seed for picture in product.pictures if picture.seed is not None)
+    return JobOutcome(
+        outcome.kind,
+        "done",
+        message,
+        tuple(files),
+        seeds,
+        history_id=job_id,
+        duration=outcome.duration,
         request=product.request,
         **product.report(),
     )

@@ -74,3 +74,5 @@ class JobOutcome:
     model: str = ""
     device: str = ""
     request: Any = field(default=None, compare=False)  # the request as it ran, when done
+    # A cancelled job's picture so far, when worth keeping (`jobs.keep_partial` saves it)
+    partial: Any = field(default=None, compare=False)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QCloseEvent,
@@ -52,7 +53,7 @@ from imagestudio.core.requests import BUILTIN_MODEL, Request, request_from_dict
 from imagestudio.core.settings import Settings, load_settings, save_settings
 from imagestudio.core.vocabulary import JobKind
 from imagestudio.gui.dialogs.settings import SettingsDialog
-from imagestudio.gui.images import image_path_from_mime
+from imagestudio.gui.images import image_path_from_mime, qimage_from_array
 from imagestudio.gui.menus import build_menus
 from imagestudio.gui.panels.canvas import DEFAULT_PLACEHOLDER, Canvas
 from imagestudio.gui.panels.gallery import GalleryStrip
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
     """ImageStudio's main window."""
 
     start_job = Signal(int, object)  # to the worker (queued across threads)
+    keep_job = Signal(int, object)  # a cancelled job's picture so far, to save (worker.keep)
     settings_changed = Signal(object)
     job_done = Signal(int, str)  # job id, "done" | "cancelled" | "failed" (for tests and probes)
 
@@ -117,6 +119,7 @@ class MainWindow(QMainWindow):
         self._job_started_at = 0.0
         self._first_step_at: float | None = None
         self._closing = False
+        self._partial: tuple[int, JobOutcome] | None = None
         self._gallery_tucked = False
         # A form's error stays on show only while its cause does: re-checked as the user edits.
         self._form_error: tuple[Callable[[], Request], str] | None = None
@@ -239,6 +242,9 @@ class MainWindow(QMainWindow):
         self.worker.step_done.connect(self._on_step)
         self.worker.job_finished.connect(self._on_finished)
         self.worker.job_cancelled.connect(self._on_cancelled)
+        self.worker.partial_kept.connect(self._on_partial_kept)
+        self.keep_job.connect(self.worker.keep)
+        self.canvas.keep_action.triggered.connect(self.keep_partial)
         self.worker.job_failed.connect(self._on_failed)
         self.worker.device_changed.connect(self._on_device)
         self.prompt.generate_requested.connect(self.generate)
@@ -446,11 +452,41 @@ class MainWindow(QMainWindow):
             self._history_note_shown = self.history_store.recovered_from
             self.canvas.show_error(note)
 
-    def _on_cancelled(self, job_id: int) -> None:
-        self.canvas.drop_preview()
-        self.statusBar().showMessage("Cancelled; no image was written.", 8000)
+    def _on_cancelled(self, job_id: int, outcome: JobOutcome | None = None) -> None:
+        partial = getattr(outcome, "partial", None)
+        pictures = getattr(partial, "pictures", None)
+        if pictures and outcome is not None and not self._closing:
+            # quality-mode style: the picture so far stays, with "Keep this picture"
+            self._partial = (job_id, outcome)
+            self.canvas.show_partial(qimage_from_array(np.asarray(pictures[0].image)))
+            self.statusBar().showMessage(
+                "Cancelled; nothing was written. Keep this picture saves it as it is.", 15000
+            )
+        else:
+            self.canvas.drop_preview()
+            self.statusBar().showMessage("Cancelled; no image was written.", 8000)
         self.history.refresh()
         self._job_ended(job_id, "cancelled")
+
+    def keep_partial(self) -> None:
+        """Save the cancelled job's picture on show (through the worker, as a result)."""
+        if self._partial is None:
+            return
+        job_id, outcome = self._partial
+        self._partial = None
+        self.canvas.keep_action.setEnabled(False)
+        self.statusBar().showMessage("Saving the picture…", 8000)
+        self.keep_job.emit(job_id, outcome)
+
+    def _on_partial_kept(self, job_id: int, outcome: JobOutcome) -> None:
+        if outcome.files:
+            self.canvas.show_result(outcome.files[0])
+        for path in outcome.files:
+            self.gallery.add_image(str(path))
+        self.history.refresh()
+        self.statusBar().showMessage(
+            f"Kept: {outcome.files[0].name}" if outcome.files else "", 8000
+        )
 
     def _on_failed(self, job_id: int, message: str) -> None:
         self.canvas.drop_preview()

@@ -35,7 +35,8 @@ class JobWorker(QObject):
     status = Signal(int, str)  # job id, "Loading model…" and other notices
     step_done = Signal(int, int, int, QImage)  # job id, step, total, preview (may be null)
     job_finished = Signal(int, object)  # job id, core.outcomes.JobOutcome
-    job_cancelled = Signal(int)
+    job_cancelled = Signal(int, object)  # job id, JobOutcome (its `partial` may be kept)
+    partial_kept = Signal(int, object)  # job id, the JobOutcome of the kept picture
     job_failed = Signal(int, str)  # job id, a sentence for the user
     device_changed = Signal(str, str)  # device description, memory in use
 
@@ -78,9 +79,21 @@ class JobWorker(QObject):
         finally:
             self._report_device()
         if outcome.status == "cancelled":
-            self.job_cancelled.emit(job_id)
+            self.job_cancelled.emit(job_id, outcome)
         else:
             self.job_finished.emit(job_id, outcome)
+
+    @Slot(int, object)
+    def keep(self, job_id: int, outcome: object) -> None:
+        """Save a cancelled job's picture so far (`JobOutcome.partial`) as a result."""
+        try:
+            from imagestudio.core.jobs import keep_partial
+
+            kept = keep_partial(outcome, self._ensure_workspace())  # type: ignore[arg-type]
+        except Exception as exc:
+            self._fail(job_id, exc)
+            return
+        self.partial_kept.emit(job_id, kept)
 
     def _fail(self, job_id: int, exc: Exception) -> None:
         """Report a failed job; call from an except block. A bug keeps the window alive too."""

@@ -131,3 +131,37 @@ def test_a_job_removes_what_a_killed_writer_left(engine, tiny_model, tmp_path) -
     mine.write_bytes(b"the user's")
     run_job(make(tiny_model), workspace(engine, None, out))
     assert not left.exists() and mine.exists()
+
+
+def test_a_cancelled_quality_style_picture_can_be_kept(tmp_path) -> None:
+    """Quality-mode style is slow; the picture it had when cancelled is worth keeping."""
+    from PIL import Image
+
+    from imagestudio.core.jobs import keep_partial
+    from imagestudio.core.requests import StyleRequest
+
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    Image.new("RGB", (48, 32), (40, 120, 200)).save(content)
+    Image.new("RGB", (32, 32), (230, 40, 40)).save(style)
+    request = StyleRequest(str(content), str(style), mode="quality", size=64, iterations=50)
+    out = tmp_path / "out"
+    config = EngineConfig(models_dir=tmp_path / "m", cache_dir=tmp_path / "c", outputs_dir=out)
+    steps: list[int] = []
+    with HistoryStore(tmp_path / "h.sqlite3") as history:
+        space = Workspace(config, history)
+        outcome = run_job(
+            request,
+            space,
+            on_step=lambda step, total, preview: steps.append(step),
+            is_cancelled=lambda: len(steps) >= 4,
+        )
+        assert outcome.status == "cancelled" and outcome.files == ()
+        assert not out.exists() or list(out.iterdir()) == []  # nothing saved unless asked
+        assert outcome.partial is not None
+        kept = keep_partial(outcome, space)
+        (path,) = kept.files
+        assert path.is_file() and "partial" in path.name
+        record = history.get(kept.history_id)
+        assert record.status == "done" and record.message.startswith("Partial picture, kept")
+        assert "Partial: Cancelled after 4 of" in Image.open(path).text["imagestudio-style"]
+        space.close()

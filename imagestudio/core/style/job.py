@@ -162,24 +162,40 @@ STYLE = EngineSlot("style", _engine_key, _build)
 
 
 def run_style(request: StyleRequest, workspace: Workspace, context: JobContext) -> Product:
-    """Stylise the content picture of `request` on the workspace's style engine."""
+    """Stylise the content picture of `request` on the workspace's style engine. A cancelled
+    quality job hands its picture so far on with the cancel, as a Product to keep or not."""
     engine = workspace.engine(STYLE)
-    result = engine.run(request, context.on_step, context.is_cancelled, context.notice)
+    try:
+        result = engine.run(request, context.on_step, context.is_cancelled, context.notice)
+    except JobCancelled as cancelled:
+        if not isinstance(cancelled.partial, Image.Image):
+            raise
+        partial = StyleResult(cancelled.partial, request, engine.device_name(), [], 0.0)
+        raise JobCancelled(str(cancelled), partial=_product(partial, str(cancelled))) from None
+    return _product(result)
+
+
+def _product(result: StyleResult, stopped: str = "") -> Product:
+    request = result.request
     width, height = result.image.size
     content, style = Path(request.content_image).stem, Path(request.style_image).stem
+    parameters = parameters_text(result)
+    if stopped:
+        parameters += f", Partial: {stopped}"
     picture = Picture(
         image=result.image,
-        parameters=parameters_text(result),
+        parameters=parameters,
         text_key=STYLE_TEXT_KEY,
         settings=request.to_dict(),
-        name=f"style {content} {style}",
+        name=f"style {content} {style}{' partial' if stopped else ''}",
         seed=request.seed,
     )
+    summary = f"{width}x{height}, {request.mode} mode"
     return Product(
         pictures=[picture],
         request=request,
         width=width,
         height=height,
-        summary=f"{width}x{height}, {request.mode} mode",
+        summary=f"{summary}, partial: {stopped}" if stopped else summary,
         device=result.device,
     )

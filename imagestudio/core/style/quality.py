@@ -535,7 +535,13 @@ def _optimise(
 
         for _ in range(count):
             if is_cancelled is not None and is_cancelled():
-                raise JobCancelled(f"Cancelled after {iteration} of {total} iterations.")
+                partial = None
+                if iteration:  # the picture so far: the window offers to keep it
+                    with torch.no_grad():
+                        partial = Image.fromarray(_to_uint8(targets.to_rgb(x.detach())))
+                raise JobCancelled(
+                    f"Cancelled after {iteration} of {total} iterations.", partial=partial
+                )
             record: list[LossBreakdown] = []
             snapshot = x.detach().clone()
             optimiser.step(_closure(optimiser, targets, network, x, record))

@@ -223,7 +223,12 @@ class Canvas(QWidget):
         for action in (self.fit_action, self.actual_size_action):
             self._toolbar.addAction(action)
         self._toolbar.addSeparator()
-        for action in (self.copy_action, self.save_action, self.show_in_folder_action):
+        for action in (
+            self.keep_action,
+            self.copy_action,
+            self.save_action,
+            self.show_in_folder_action,
+        ):
             self._toolbar.addAction(action)
 
         self._placeholder = QLabel(DEFAULT_PLACEHOLDER)
@@ -296,6 +301,14 @@ class Canvas(QWidget):
             QIcon.fromTheme(QIcon.ThemeIcon.FolderOpen), "Show in folder", self
         )
         self.show_in_folder_action.triggered.connect(self.show_in_folder)
+        # A cancelled job's picture so far (quality-mode style): shown, and kept on request.
+        self.keep_action = QAction(
+            QIcon.fromTheme(QIcon.ThemeIcon.DocumentSave), "Keep this picture", self
+        )
+        self.keep_action.setToolTip(
+            "The job was cancelled part-way: save this picture anyway (recorded as partial)"
+        )
+        self.keep_action.setVisible(False)
 
     # -- showing images ------------------------------------------------------------------------
 
@@ -337,6 +350,15 @@ class Canvas(QWidget):
     def show_image(self, image: QImage, path: str | None = None) -> None:
         self._show(image, path, preview=False)
 
+    def show_partial(self, image: QImage) -> None:
+        """A cancelled job's picture so far: shown with "Keep this picture" (no file yet)."""
+        self._show(image, None, preview=False)
+        self.keep_action.setVisible(True)
+        self.keep_action.setEnabled(True)
+
+    def partial_shown(self) -> bool:
+        return self.keep_action.isVisible()
+
     def drop_preview(self) -> None:
         """A job ended without a picture (cancelled, failed): its last step preview goes, and
         the result shown before it comes back (or the empty state), with its file actions."""
@@ -350,6 +372,7 @@ class Canvas(QWidget):
 
     def clear(self) -> None:
         """Back to the empty state with the placeholder."""
+        self.keep_action.setVisible(False)
         self._last_result = None
         self._image = None
         self._path = None
@@ -366,6 +389,7 @@ class Canvas(QWidget):
         self._image = image
         self._path = path
         self._is_preview = preview
+        self.keep_action.setVisible(False)  # a partial offer goes with the picture it was for
         if not preview:
             self._last_result = (image, path)
         # QPixmap only here, in the GUI thread; the QImage may have been made on a worker.

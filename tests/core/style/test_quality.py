@@ -157,7 +157,7 @@ def test_on_step_reports_every_iteration_with_previews() -> None:
 
 def test_cancel_stops_after_the_iteration_that_saw_it() -> None:
     seen: list[int] = []
-    with pytest.raises(JobCancelled, match=r"^Cancelled after 3 of 10 iterations\.$"):
+    with pytest.raises(JobCancelled, match=r"^Cancelled after 3 of 10 iterations\.$") as raised:
         stylize_quality(
             gradient_content(),
             stripes_style(),
@@ -166,6 +166,9 @@ def test_cancel_stops_after_the_iteration_that_saw_it() -> None:
             is_cancelled=lambda: len(seen) >= 3,
         )
     assert seen == [1, 2, 3]
+    # the picture so far comes with the cancel, for the window to offer keeping it
+    partial = raised.value.partial
+    assert isinstance(partial, Image.Image) and partial.mode == "RGB" and partial.width > 0
 
 
 def test_noise_start_is_seeded() -> None:

@@ -172,6 +172,18 @@ def test_quality_job_previews_and_cancels(
     assert not app_paths().outputs_dir.exists() or not list(app_paths().outputs_dir.glob("*.png"))
     with HistoryStore() as store:
         assert [(r.kind, r.status) for r in store.recent()] == [("style", "cancelled")]
+    # the picture so far stays on the canvas, and "Keep this picture" saves it as a result
+    assert window.canvas.partial_shown() and window.canvas.current_image() is not None
+    with qtbot.waitSignal(window.worker.partial_kept, timeout=JOB_TIMEOUT) as kept:
+        window.canvas.keep_action.trigger()
+    (path,) = kept.args[1].files
+    qtbot.waitUntil(lambda: window.canvas.current_path() == str(path), timeout=2000)
+    assert path.is_file()
+    assert not window.canvas.partial_shown() and window.gallery.paths() == [str(path)]
+    with HistoryStore() as store:
+        newest = store.recent()[0]
+        assert (newest.status, newest.outputs) == ("done", (str(path),))
+        assert newest.message.startswith("Partial picture, kept")
 
 
 def test_a_broken_style_picture_is_a_sentence(
