@@ -148,8 +148,7 @@ class MainWindow(QMainWindow):
         self.refresh_models(initial=True)
         self.prompt.set_suggestions(self._suggestions())
         self._restore_state()
-        self._show_latest_result()
-        self._welcome_first_start()
+        self._pick_up_where_left_off()
         self._tuck_away_empty_gallery()
         for problem in self.settings.problems:
             self.canvas.show_error(problem)
@@ -605,25 +604,19 @@ class MainWindow(QMainWindow):
             current = wanted if wanted in names or not names else names[0]
         self.prompt.set_models(entries, current)
 
-    def _welcome_first_start(self) -> None:
-        """No picture yet (an empty history): the canvas welcomes, with prompts to try."""
-        try:
-            empty = not self.history_store.recent(limit=1, done_only=True)
-        except HistoryError:
-            empty = False
-        if not empty or self.canvas.current_image() is not None:
-            return
-        self.welcome = WelcomePanel()
-        self.welcome.prompt_chosen.connect(self._try_prompt)
-        self.welcome.get_model_requested.connect(self.open_recommended)
-        self.canvas.show_welcome(self.welcome)
-
-    def _show_latest_result(self) -> None:
-        """Pick up where the artist left off: show the newest result that is still on disk,
-        and let "Reuse last" offer the seed of the newest picture made."""
+    def _pick_up_where_left_off(self) -> None:
+        """One look at the history at start-up: show the newest result that is still on disk
+        and let "Reuse last" offer the newest picture's seed; with no picture made yet, the
+        canvas welcomes instead, with prompts to try."""
         try:
             records = self.history_store.recent(limit=20, done_only=True)
         except HistoryError:
+            return
+        if not records:
+            self.welcome = WelcomePanel()
+            self.welcome.prompt_chosen.connect(self._try_prompt)
+            self.welcome.get_model_requested.connect(self.open_recommended)
+            self.canvas.show_welcome(self.welcome)
             return
         seed = next((r.seed for r in records if r.kind == "generate" and r.seed is not None), None)
         if seed is not None:
