@@ -211,11 +211,24 @@ def run_job(
         outputs=tuple(str(path) for path in files),
     )
     warnings = tuple(context.notices)  # with the history's own, if recording failed
+    return _done(request.kind, product, files, job_id, duration, warnings=warnings)
+
+
+def _done(
+    kind: JobKind,
+    product: Product,
+    files: list[Path],
+    job_id: int | None,
+    duration: float,
+    message: str = "",
+    warnings: tuple[str, ...] = (),
+) -> JobOutcome:
+    """The outcome of a job whose pictures are saved (as `files`) and recorded."""
     seeds = tuple(picture.seed for picture in product.pictures if picture.seed is not None)
     return JobOutcome(
-        request.kind,
+        kind,
         "done",
-        "",
+        message,
         tuple(files),
         seeds,
         warnings,
@@ -245,15 +258,4 @@ def keep_partial(outcome: JobOutcome, workspace: Workspace) -> JobOutcome:
         height=product.height,
         outputs=tuple(str(path) for path in files),
     )
-    seeds = tuple(picture.seed for picture in product.pictures if picture.seed is not None)
-    return JobOutcome(
-        outcome.kind,
-        "done",
-        message,
-        tuple(files),
-        seeds,
-        history_id=job_id,
-        duration=outcome.duration,
-        request=product.request,
-        **product.report(),
-    )
+    return _done(outcome.kind, product, files, job_id, outcome.duration, message)
