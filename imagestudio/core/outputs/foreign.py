@@ -173,6 +173,12 @@ def _loras(data: dict[str, Any]) -> list[tuple[str, float]]:
     return found
 
 
+def _word(value: Any) -> str | None:
+    """A string field as text: stripped, and None when missing, not text or blank."""
+    text = as_str(value)
+    return text.strip() if text and text.strip() else None
+
+
 def _model(value: Any) -> str | None:
     """A model name: a string, or an object naming it (TensorArt's `baseModel`)."""
     if isinstance(value, dict):
@@ -180,8 +186,7 @@ def _model(value: Any) -> str | None:
             (value[k] for k in ("modelFileName", "model_name", "name", "title") if k in value),
             None,
         )
-    text = as_str(value)
-    return text.strip() if text and text.strip() else None
+    return _word(value)
 
 
 def settings_fields(data: dict[str, Any], source: str | None = None) -> dict[str, Any] | None:
@@ -213,13 +218,13 @@ def settings_fields(data: dict[str, Any], source: str | None = None) -> dict[str
     model = _model(values.get("model"))
     if model:
         fields["model"] = model
-    sampler = as_str(values.get("sampler"))
-    if sampler and sampler.strip():
-        fields["sampler"] = sampler.strip()
+    sampler = _word(values.get("sampler"))
+    if sampler:
+        fields["sampler"] = sampler
     extra: dict[str, str] = {}
-    schedule = as_str(values.get("schedule"))
-    if schedule and schedule.strip():
-        extra["Schedule type"] = schedule.strip()
+    schedule = _word(values.get("schedule"))
+    if schedule:
+        extra["Schedule type"] = schedule
     clip_skip = as_int(values.get("clip_skip"))
     if clip_skip is not None and clip_skip > 1:
         extra["Clip skip"] = str(clip_skip)
@@ -281,12 +286,12 @@ def novelai_fields(chunks: dict[str, Any]) -> dict[str, Any] | None:
         "source": "novelai",
     }
     fields |= _numbers(data, "scale")
-    sampler = as_str(data.get("sampler"))
+    sampler = _word(data.get("sampler"))
     if sampler:
         fields["sampler"] = sampler
-    source = as_str(chunks.get("Source"))
-    if source and source.strip():
-        fields["model"] = source.strip()
+    source = _word(chunks.get("Source"))
+    if source:
+        fields["model"] = source
     request_type = str(data.get("request_type", "")).lower()
     strength = as_float(data.get("strength"))
     if strength is not None and ("img2img" in request_type or data.get("image") is not None):
@@ -488,9 +493,9 @@ def drawthings_fields(data: dict[str, Any]) -> dict[str, Any] | None:
     model = _model(data.get("model"))
     if model:
         fields["model"] = model
-    sampler = as_str(data.get("sampler"))
-    if sampler and sampler.strip():
-        fields["sampler"] = sampler.strip()
+    sampler = _word(data.get("sampler"))
+    if sampler:
+        fields["sampler"] = sampler
     strength = as_float(data.get("strength"))
     if strength is not None and 0 < strength < 1:
         fields["denoising_strength"] = strength

@@ -17,9 +17,8 @@ _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 NAME_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
-def format_size(count: int) -> str:
-    """A byte count for people, as the command line writes it too (`core.bytesize`)."""
-    return format_bytes(count)
+# Byte counts as the command line writes them too (one formatter, `core.bytesize`).
+format_size = format_bytes
 
 
 def kind_text(entry: ModelEntry) -> str:
