@@ -18,7 +18,6 @@ ImageError.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from imagestudio.core.errors import ImageError
 from imagestudio.core.loratags import split_lora_tags, with_lora_tags
+from imagestudio.core.outputs import chunks as carried
 from imagestudio.core.outputs import comfyui, foreign
 from imagestudio.core.outputs.values import MAX_TEXT_CHARS
 from imagestudio.core.outputs.values import as_float as _as_float
@@ -51,15 +51,12 @@ __all__ = [
     "read_settings",
 ]
 
-PARAMETERS_KEY = "parameters"
-IMAGESTUDIO_KEY = "imagestudio"
-INVOKEAI_KEY = "invokeai_metadata"
+PARAMETERS_KEY = carried.PARAMETERS_KEY
+IMAGESTUDIO_KEY = carried.IMAGESTUDIO_KEY
+INVOKEAI_KEY = carried.INVOKEAI_KEY
 # A style job's readable settings line: not "parameters", where readers look for a prompt.
 STYLE_TEXT_KEY = "imagestudio-style"
 
-
-_EXIF_IFD = 0x8769
-_USER_COMMENT = 0x9286
 
 _NEGATIVE_PREFIX = "Negative prompt:"
 
@@ -559,107 +556,6 @@ def _from_invokeai(data: dict[str, Any]) -> ImageSettings:
     )
 
 
-def _fix_mojibake(text: str) -> str:
-    """UTF-8 written into a latin-1 tEXt chunk (Stability Matrix does) reads as "Ã©" for "é";
-    such text is turned back. Real latin-1 text is almost never valid UTF-8, so it is kept."""
-    if text.isascii():
-        return text
-    try:
-        return text.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
-
-
-def _decode_user_comment(raw: Any) -> str | None:
-    """Text of an EXIF UserComment: an 8-byte charset prefix, then the text."""
-    if isinstance(raw, str):
-        return raw
-    if not isinstance(raw, bytes) or len(raw) < 8:
-        return None
-    prefix, body = raw[:8], raw[8:]
-    if prefix == b"UNICODE\x00":
-        return _decode_utf16(body)
-    if prefix in (b"ASCII\x00\x00\x00", b"\x00" * 8):
-        # Many tools put UTF-8 under the ASCII label; latin-1 would turn it into mojibake.
-        return body.decode("utf-8", errors="replace").rstrip("\x00")
-    return None
-
-
-def _decode_utf16(body: bytes) -> str:
-    if body.startswith((b"\xfe\xff", b"\xff\xfe")):
-        return body.decode("utf-16", errors="replace").rstrip("\x00")
-    body = body[: len(body) // 2 * 2]
-    # The EXIF standard leaves the byte order open: A1111 (piexif) writes big-endian, some
-    # Windows tools little-endian. ASCII characters give a zero high byte, so the side with
-    # more zeros is the high byte; with no zeros at all (e.g. all CJK) big-endian is the guess.
-    zeros_even = body[0::2].count(0)
-    zeros_odd = body[1::2].count(0)
-    encoding = "utf-16-le" if zeros_odd > zeros_even else "utf-16-be"
-    return body.decode(encoding, errors="replace").rstrip("\x00")
-
-
-def _text_chunk(chunks: dict[str, Any], key: str) -> str | None:
-    """A text chunk, or None when it is missing, not text, or larger than any real settings."""
-    value = chunks.get(key)
-    if isinstance(value, bytes):
-        value = value[: MAX_TEXT_CHARS * 4 + 1].decode("utf-8", errors="replace")
-    if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
-        return None
-    return _fix_mojibake(value)
-
-
-def _json_chunk(chunks: dict[str, Any], key: str) -> Any:
-    """A chunk's JSON value (of any type), or None when it is missing or not JSON."""
-    text = _text_chunk(chunks, key)
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-
-
-# Chunks that carry settings in some tool's format; when none of them comes before the image
-# data, the chunks after it are read too.
-_SETTINGS_KEYS = (
-    IMAGESTUDIO_KEY,
-    PARAMETERS_KEY,
-    INVOKEAI_KEY,
-    "parameters-json",
-    "prompt",
-    "workflow",
-    "Comment",
-    "generation_data",
-    "sd-metadata",
-    "Dream",
-    "Prompt",
-    "XML:com.adobe.xmp",
-)
-
-
-def _text_chunks(image: Image.Image) -> dict[str, Any]:
-    chunks: dict[str, Any] = {str(k): v for k, v in image.info.items()}
-    if any(key in chunks for key in _SETTINGS_KEYS):
-        return chunks
-    # PNG text chunks may also follow the image data; Pillow only sees those after decoding it,
-    # which is slow, so it is done only when the chunks before the data held nothing for us.
-    if image.format == "PNG":
-        # A truncated or corrupt image must not stop us using the chunks already read.
-        with contextlib.suppress(Exception):
-            chunks.update(image.text)  # type: ignore[attr-defined]
-    return chunks
-
-
-def _exif_user_comment(image: Image.Image) -> str | None:
-    try:
-        exif = image.getexif()
-        raw = exif.get_ifd(_EXIF_IFD).get(_USER_COMMENT)
-    except Exception:
-        # Broken EXIF is malformed metadata, which is skipped, never reported.
-        return None
-    return _decode_user_comment(raw)
-
-
 def _filled(first: dict[str, Any], second: dict[str, Any] | None) -> dict[str, Any]:
     """`first`'s fields, with those it lacks (or left empty) taken from `second`."""
     if second is None:
@@ -673,36 +569,17 @@ def _filled(first: dict[str, Any], second: dict[str, Any] | None) -> dict[str, A
 
 
 def _graph_fields(chunks: dict[str, Any], image: Image.Image) -> dict[str, Any] | None:
-    prompt, workflow = _json_chunk(chunks, "prompt"), _json_chunk(chunks, "workflow")
+    prompt, workflow = carried.json_chunk(chunks, "prompt"), carried.json_chunk(chunks, "workflow")
     if prompt is None and workflow is None:
         return None
     return comfyui.settings_fields(prompt, workflow, image.size)
-
-
-def _exif_graphs(image: Image.Image) -> dict[str, str]:
-    """ComfyUI's graphs in a WebP or JPEG: its savers write ``prompt:{...}`` and
-    ``workflow:{...}`` into the first EXIF tags (Model, Make, ImageDescription...)."""
-    try:
-        values = list(image.getexif().items())[:64]
-    except Exception:  # broken EXIF is skipped, as everywhere
-        return {}
-    graphs: dict[str, str] = {}
-    for _tag, value in values:
-        if isinstance(value, bytes):
-            value = value[: MAX_TEXT_CHARS * 4].decode("utf-8", errors="replace")
-        if not isinstance(value, str):
-            continue
-        name, colon, _ = value[:10].partition(":")
-        if colon and name in ("prompt", "workflow") and name not in graphs:
-            graphs[name] = value[len(name) + 1 :].strip("\x00")
-    return graphs
 
 
 def _xmp_settings(chunks: dict[str, Any]) -> ImageSettings | None:
     """Settings in an XMP packet (PNG iTXt ``XML:com.adobe.xmp``, JPEG/WebP ``xmp``): Draw
     Things' JSON in ``exif:UserComment``, or A1111 text there or in ``dc:description``."""
     raw = chunks.get("XML:com.adobe.xmp", chunks.get("xmp"))
-    xmp = _text_chunk({"xmp": raw}, "xmp") if raw is not None else None
+    xmp = carried.text_chunk({"xmp": raw}, "xmp") if raw is not None else None
     if xmp is None:
         return None
     comment, description = foreign.xmp_texts(xmp)
@@ -714,19 +591,19 @@ def _xmp_settings(chunks: dict[str, Any]) -> ImageSettings | None:
 
 
 def _settings_of(image: Image.Image) -> ImageSettings | None:
-    chunks = _text_chunks(image)
+    chunks = carried.text_chunks(image)
     if image.format != "PNG" and "prompt" not in chunks and "workflow" not in chunks:
-        chunks |= _exif_graphs(image)
-    parameters = _text_chunk(chunks, PARAMETERS_KEY)
+        chunks |= carried.exif_graphs(image)
+    parameters = carried.text_chunk(chunks, PARAMETERS_KEY)
     if parameters is not None and not parameters.strip():
         parameters = None
 
-    ours = _load_json_object(_text_chunk(chunks, IMAGESTUDIO_KEY))
+    ours = _load_json_object(carried.text_chunk(chunks, IMAGESTUDIO_KEY))
     if ours is not None:
         return _from_imagestudio(ours, parameters)
 
     # Stability Matrix writes its settings as JSON beside an A1111 text of them.
-    exact = _load_json_object(_text_chunk(chunks, "parameters-json"))
+    exact = _load_json_object(carried.text_chunk(chunks, "parameters-json"))
     if exact is not None:
         fields = foreign.settings_fields(exact, source="stabilitymatrix")
         if fields is not None:
@@ -739,20 +616,20 @@ def _settings_of(image: Image.Image) -> ImageSettings | None:
 
     fields = foreign.novelai_fields(chunks) if "Comment" in chunks else None
     if fields is None and "generation_data" in chunks:
-        data = _load_json_object(_text_chunk(chunks, "generation_data"))
+        data = _load_json_object(carried.text_chunk(chunks, "generation_data"))
         tensorart = None if data is None else foreign.tensorart_fields(data)
         if tensorart is not None:
             # TensorArt also keeps its ComfyUI graph, which knows the sampler it often omits.
             fields = _filled(tensorart, _graph_fields(chunks, image))
     fields = fields or _graph_fields(chunks, image)
     if fields is None and "sd-metadata" in chunks:
-        data = _load_json_object(_text_chunk(chunks, "sd-metadata"))
+        data = _load_json_object(carried.text_chunk(chunks, "sd-metadata"))
         fields = None if data is None else foreign.sd_metadata_fields(data)
     if fields is None and "Dream" in chunks:
-        dream = _text_chunk(chunks, "Dream")
+        dream = carried.text_chunk(chunks, "Dream")
         fields = None if dream is None else foreign.dream_fields(dream)
     if fields is None and ("prompt" in chunks or "Prompt" in chunks):
-        texts = {key: _text_chunk(chunks, key) for key in list(chunks)[:200]}
+        texts = {key: carried.text_chunk(chunks, key) for key in list(chunks)[:200]}
         fields = foreign.easydiffusion_fields(
             {key: text for key, text in texts.items() if text is not None}
         )
@@ -765,13 +642,13 @@ def _settings_of(image: Image.Image) -> ImageSettings | None:
 
     # A UserComment or a JPEG comment is a general-purpose field (cameras and photo apps write
     # notes there), so it only counts as settings in a known format.
-    for comment in (_exif_user_comment(image), _text_chunk(chunks, "comment")):
+    for comment in (carried.exif_user_comment(image), carried.text_chunk(chunks, "comment")):
         if comment is not None and len(comment) <= MAX_TEXT_CHARS and comment.strip():
             settings = _from_text(comment)
             if settings is not None:
                 return settings
 
-    invoke = _load_json_object(_text_chunk(chunks, INVOKEAI_KEY))
+    invoke = _load_json_object(carried.text_chunk(chunks, INVOKEAI_KEY))
     if invoke is not None:
         return _from_invokeai(invoke)
     return None
