@@ -20,6 +20,7 @@ from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import GenerationRequest, StyleRequest
 from imagestudio.core.settings import Settings
 from imagestudio.gui.main_window import GENERATE_TAB, STYLE_TAB, MainWindow
+from imagestudio.gui.widgets.welcome import WIDTH as WELCOME_WIDTH
 
 JOB_TIMEOUT = 120_000
 
@@ -513,6 +514,10 @@ def test_a_first_start_welcomes_with_prompts_to_try_and_a_way_to_a_real_model(
     assert window.canvas.welcome_shown()
     welcome = window.welcome
     assert len(welcome.example_buttons) >= 3
+    # it fills the canvas up to its own width (it once squeezed into a 110 px sliver)
+    room = welcome.parentWidget().contentsRect().width() - 40
+    assert welcome.width() >= min(WELCOME_WIDTH, room)
+    assert welcome.example_buttons[0].width() >= welcome.width() - 40
     # one click on a prompt: it is in the form and the starter draws it
     with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT) as done:
         welcome.example_buttons[0].click()

@@ -3,7 +3,7 @@ click, and the way to a real model."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -27,6 +27,7 @@ INTRO = (
     "two flat shapes (circle, square, triangle, star) in ten colours on a plain background, "
     "64×64 pixels. Click a prompt to try it, or get a real model for real pictures."
 )
+WIDTH = 560  # the panel's width where the canvas has room; narrower canvases squeeze it
 
 
 class WelcomePanel(QWidget):
@@ -72,4 +73,9 @@ class WelcomePanel(QWidget):
         layout.addSpacing(8)
         layout.addLayout(row)
         layout.addStretch(1)
-        self.setMaximumWidth(560)
+        self.setMaximumWidth(WIDTH)
+
+    def sizeHint(self) -> QSize:
+        # The children's widths are Ignored (so long prompts never widen the window), which
+        # leaves the layout's own hint a sliver; the canvas centres the panel at this width.
+        return QSize(WIDTH, super().sizeHint().height())
