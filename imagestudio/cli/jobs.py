@@ -115,14 +115,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="F",
         help="fast mode: how much style, 0-1 (default 1)",
     )
-    for name in ("content", "style"):
-        sty.add_argument(
-            f"--{name}-weight",
-            type=number,
-            default=1.0,
-            metavar="F",
-            help="quality mode (default 1)",
-        )
+    sty.add_argument(
+        "--content-weight",
+        type=number,
+        default=1.0,
+        metavar="F",
+        help="quality mode: how closely the layout is kept (default 1)",
+    )
+    sty.add_argument(
+        "--style-weight",
+        type=number,
+        default=1.0,
+        metavar="F",
+        help="quality mode: how much style, 0.1 a subtle touch, 10 the style all over (default 1)",
+    )
     sty.add_argument(
         "--tv-weight",
         type=number,

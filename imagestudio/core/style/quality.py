@@ -22,15 +22,27 @@ Choices, measured on CPU with one thread (bundled VGG16; tests/bench/bench_style
   (VGG16 Caffe-style vs VGG19 torchvision-style inputs differ ~50x): content = mean (F - P)^2
   over the mean squared activation of content and style at that layer (the content's alone would
   make a flat content refuse any texture); style = mean over layers of |G - A|^2 / |A|^2 (Grams
-  divided by C*H*W); TV = mean squared neighbour difference over the style's own at that scale
-  (a crisp style may stay crisp). Internal factors (STYLE_SCALE, TV_SCALE) make 1/1/1 look good;
+  divided by C*H*W, each layer normalised by its own target, so every layer counts alike
+  whatever its size); TV = mean squared neighbour difference over the style's own at that scale
+  (a crisp style may stay crisp). Internal factors (STYLE_SCALE, TV_SCALE) set what 1/1/1 means;
   tuned on the bundled VGG16 and meant to carry over to VGG19 (not checked: no VGG19 at hand).
-- Coarse to fine: long side size/4 -> size/2 -> size (scales below 64 px dropped), with half the
-  iterations at the coarsest scale and a fifth at full size; the result of each scale, upsampled,
-  starts the next. At 256 px, 300 iterations this way (69 s) against 100 at full size only (68 s):
-  the same total loss (0.882 vs 0.890) but a much lower style loss (0.33 vs 0.48), and only the
-  former repainted the picture: from the content, one scale adds fine texture over flat areas
-  and stops in that local minimum.
+- Style scale: measured, not by eye alone. The style distance of tests/bench/bench_style_distance.py
+  (the fast mode's style-prediction network, another network than the one optimised: distance of
+  the result's style vector to the style's, over the content's) on three pairs at 256 px, 300
+  iterations, by internal style factor: 0.5 -> 0.86/0.55/0.69 (stripes/strokes/dots; a striped
+  style left no stripes), 1.5 -> 0.67/0.44/0.55 (the style's marks over the whole picture, the
+  scene still legible), 3 -> 0.58/0.41/0.50, 5 -> 0.54/0.40/0.42 (the scene mostly gone). 1.5 is
+  weight 1; the window's slider spans 0.1 to 10 of it, subtle to all style.
+- Coarse to fine: long side size/4 -> size/2 -> size (scales below 64 px dropped), with 60% of
+  the iterations at the coarsest scale, 30% at the middle one and 10% at full size; the result of
+  each scale, upsampled, starts the next. At 256 px, 300 iterations this way (69 s) against 100 at
+  full size only (68 s): the same total loss (0.882 vs 0.890) but a much lower style loss (0.33 vs
+  0.48), and only the former repainted the picture: from the content, one scale adds fine texture
+  over flat areas and stops in that local minimum. The split was 50/30/20 until the full-size
+  scale, 16x the cost of an iteration at the coarsest, was found to add little: on three
+  content/style pairs at 256 px (tests/bench/bench_style_distance.py) 60/30/10 took 25 s instead
+  of 32 s (-22%; 512 px: see the bench) with an equal or lower full-size style loss (0.289,
+  0.098, 0.113 against 0.296, 0.109, 0.132) and pictures alike by eye.
 - Preserve colours: luminance-only transfer (Gatys et al. 2017, "Controlling perceptual factors"):
   the style's luminance is matched to the content's mean/std, only the luminance (YIQ's Y) is
   optimised, and the content's I/Q chroma is put back.
@@ -67,15 +79,15 @@ if TYPE_CHECKING:
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 POOLING: Pooling = "avg"
-# Weight 1.0 means these factors. Tuned by eye with the bundled VGG16 on a 256 px scene with a
-# brush-stroke style (300 iterations) and a 128 px gradient with a stripe style (100): style 1.0
-# dissolved the scene's house, 0.3 left the gradient almost untouched; TV 0.05 left more pixel
-# noise, 0.2 softened the strokes (TV is relative to the style's own, see _Targets.build).
+# Weight 1.0 means these factors. STYLE_SCALE: measured (module docstring); it was 0.5, which left
+# a striped style's stripes out. TV by eye with the bundled VGG16 on a 256 px scene with a
+# brush-stroke style: 0.05 left more pixel noise, 0.2 softened the strokes (TV is relative to the
+# style's own, see _Targets.build).
 CONTENT_SCALE = 1.0
-STYLE_SCALE = 0.5
+STYLE_SCALE = 1.5
 TV_SCALE = 0.1
 MIN_SCALE = 64  # long side of the coarsest scale; relu5_1 is then 4 px across
-SCALE_SHARES = {1: (1.0,), 2: (0.6, 0.4), 3: (0.5, 0.3, 0.2)}
+SCALE_SHARES = {1: (1.0,), 2: (0.6, 0.4), 3: (0.6, 0.3, 0.1)}
 LBFGS_HISTORY = 20  # 2 x 20 image-sized vectors: 500 MB at 1024 px; 100 would be 2.4 GB
 ADAM_LR = 0.03
 OPTIMISERS = ("lbfgs", "adam")

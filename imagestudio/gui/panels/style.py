@@ -6,11 +6,12 @@ generation jobs, and the canvas shows the picture forming.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -45,6 +46,23 @@ if TYPE_CHECKING:
     from imagestudio.core.outcomes import JobOutcome
 
 MODE_LABELS = {"fast": "Fast (one pass)", "quality": "Quality (optimise)"}
+# The style-weight slider: positions 0..STEPS map to weights 0.1..10, logarithmically, 1 in the
+# middle (each tenth of the slider is a factor of about 1.6).
+STYLE_SLIDER_STEPS = 100
+STYLE_SLIDER_DECADES = 1.0  # a decade each side of 1
+
+
+def _slider_weight(position: int) -> float:
+    exponent = (position / STYLE_SLIDER_STEPS * 2 - 1) * STYLE_SLIDER_DECADES
+    return round(10**exponent, 2)
+
+
+def _slider_position(weight: float) -> int:
+    """The nearest slider position for `weight` (ends for 0 and weights past the ends)."""
+    if weight <= 0:
+        return 0
+    exponent = math.log10(weight) / STYLE_SLIDER_DECADES
+    return max(0, min(STYLE_SLIDER_STEPS, round((exponent + 1) / 2 * STYLE_SLIDER_STEPS)))
 
 
 class StyleImageSlot(QGroupBox):
@@ -178,6 +196,15 @@ class StylePanel(QWidget):
             (self.tv_weight, "Smoothness"),
         ):
             spin.setAccessibleName(name)
+        # The style weight also has a slider, logarithmic from subtle to strong; the spin box
+        # beside it takes exact values (and weights past the slider's ends).
+        self.style_slider = QSlider(Qt.Orientation.Horizontal)
+        self.style_slider.setRange(0, STYLE_SLIDER_STEPS)
+        self.style_slider.setValue(_slider_position(1.0))
+        self.style_slider.setAccessibleName("Style amount")
+        self.style_slider.setToolTip(
+            "From a subtle touch (left) to the style's textures all over (right)"
+        )
         self.iterations_spin = QSpinBox()
         self.iterations_spin.setAccessibleName("Iterations")
         self.iterations_spin.setRange(1, STYLE_MAX_ITERATIONS)
@@ -236,7 +263,12 @@ class StylePanel(QWidget):
         quality_form = QFormLayout(quality)
         quality_form.setContentsMargins(0, 0, 0, 0)
         quality_form.addRow("Content weight", self.content_weight)
-        quality_form.addRow("Style weight", self.style_weight)
+        style_row = QHBoxLayout()
+        style_row.addWidget(QLabel("Subtle"))
+        style_row.addWidget(self.style_slider, 1)
+        style_row.addWidget(QLabel("Strong"))
+        style_row.addWidget(self.style_weight)
+        quality_form.addRow("Style weight", style_row)
         quality_form.addRow("Smoothness (TV)", self.tv_weight)
         quality_form.addRow("Iterations", self.iterations_spin)
         quality_form.addRow("Start from", self.init_combo)
@@ -268,12 +300,26 @@ class StylePanel(QWidget):
         self.strength_slider.valueChanged.connect(
             lambda value: self.strength_label.setText(f"{value}%")
         )
+        self.style_slider.valueChanged.connect(self._on_style_slider)
+        self.style_weight.valueChanged.connect(self._on_style_weight)
         self.start_button.clicked.connect(self.start_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.swap_button.clicked.connect(self.swap)
         for slot in (self.content_slot, self.style_slot):
             slot.paste_failed.connect(self.message)
             slot.drop.path_changed.connect(self._update_hint)
+
+    def _on_style_slider(self, position: int) -> None:
+        weight = _slider_weight(position)
+        # Only when the slider moved to another position than the spin's value maps to, so an
+        # exact value typed in the spin box is not rounded by its own echo.
+        if _slider_position(self.style_weight.value()) != position:
+            self.style_weight.setValue(weight)
+
+    def _on_style_weight(self, weight: float) -> None:
+        blocker = QSignalBlocker(self.style_slider)
+        self.style_slider.setValue(_slider_position(weight))
+        del blocker
 
     def _on_mode_changed(self, *_: object) -> None:
         quality = self.mode() == "quality"

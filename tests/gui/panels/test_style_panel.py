@@ -212,3 +212,22 @@ def test_a_picture_slot_keeps_its_height_when_filled(qtbot, tmp_path) -> None:
     area.set_path(str(picture))
     qtbot.wait(10)
     assert (area.minimumHeight(), area.maximumHeight(), area.height()) == empty
+
+
+def test_the_style_slider_spans_subtle_to_strong_and_follows_the_spin_box(
+    panel: StylePanel,
+) -> None:
+    slider, spin = panel.style_slider, panel.style_weight
+    assert spin.value() == 1.0 and slider.value() == (slider.minimum() + slider.maximum()) // 2
+    slider.setValue(slider.minimum())
+    assert spin.value() == pytest.approx(0.1)
+    slider.setValue(slider.maximum())
+    assert spin.value() == pytest.approx(10.0)
+    # An exact value typed in the box stays exact; the slider moves to the nearest position.
+    spin.setValue(2.37)
+    assert spin.value() == pytest.approx(2.37)
+    assert slider.value() == 69  # log10(2.37) = 0.375 of a decade -> 50 + 18.7
+    spin.setValue(40.0)  # past the slider's end: the box keeps it, the slider sits at the end
+    assert (spin.value(), slider.value()) == (40.0, slider.maximum())
+    spin.setValue(0.0)
+    assert slider.value() == slider.minimum()
