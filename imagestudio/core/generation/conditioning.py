@@ -1,0 +1,232 @@
+"""Prompts to text embeddings the way A1111 makes them: weighted, of any length, BREAK-aware.
+
+Why our own and not `compel`: compel reads its own syntax (``word++``, ``(word)1.2``) and weighs
+differently (down-weighting blends toward a masked prompt, and nothing restores the mean), so a
+prompt written for A1111 would come out otherwise even after translating the syntax. The
+procedure below is A1111's (modules/sd_hijack_clip.py), written from its description:
+
+1. Parse the attention syntax (core.promptsyntax) into runs of text with weights.
+2. Tokenize each run without special tokens; fill chunks of 75 tokens, each token carrying its
+   run's weight. A full chunk whose last comma is at most 20 tokens back is cut after that comma
+   (the words after it move to the next chunk, so a phrase is not split); BREAK closes a chunk.
+3. Each chunk becomes BOS + 75 tokens + EOS, padded after the first EOS with the tokenizer's pad
+   token: exactly what diffusers feeds the encoder for a prompt of 75 tokens or fewer, so a plain
+   short prompt gives the same embeddings, and the same pixels, as before.
+4. Encode each chunk (the pipeline's text encoders, as diffusers uses them: SD 1.x/2.x the last
+   hidden state; SDXL the penultimate of both encoders, concatenated), multiply each token's
+   vector by its weight, then scale the chunk back to its original mean. Concatenate the chunks.
+5. Prompt and negative get the same number of chunks: the shorter is extended with the encoding
+   of an empty prompt. SDXL's pooled embedding is the first chunk's, as A1111 and ComfyUI take
+   it; an empty negative is zeros where the model asks for that (`force_zeros_for_empty_prompt`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from imagestudio.core.promptsyntax import parse_attention
+
+if TYPE_CHECKING:
+    import torch
+
+CHUNK_TOKENS = 75  # CLIP reads 77: BOS, 75 tokens, EOS
+COMMA_BACKTRACK = 20  # A1111's default "prompt word wrap length limit"
+
+
+def chunk_length(tokenizer: Any) -> int:
+    """Tokens per chunk: 75 for CLIP; fewer for a model made with a shorter window (the
+    built-in starter reads 32), so each chunk is what diffusers would feed that encoder."""
+    window = getattr(tokenizer, "model_max_length", None)
+    if not isinstance(window, int) or not 3 <= window <= CHUNK_TOKENS + 2:
+        return CHUNK_TOKENS
+    return window - 2
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The encoder's window of token ids (BOS, tokens, EOS, pad...; 77 for CLIP) and one weight
+    per id."""
+
+    ids: tuple[int, ...]
+    weights: tuple[float, ...]
+
+    @property
+    def weighted(self) -> bool:
+        return any(w != 1.0 for w in self.weights)
+
+
+def tokenize_chunks(tokenizer: Any, prompt: str, convert: Any = None) -> list[Chunk]:
+    """`prompt` as 77-token chunks for `tokenizer` (see the module docstring, steps 1-3).
+
+    `convert(text, tokenizer)`, when given, rewrites a run before tokenizing (diffusers'
+    `maybe_convert_prompt`, which spells out multi-vector textual-inversion tokens).
+    """
+    bos = tokenizer.bos_token_id
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    comma = _comma_id(tokenizer)
+    length = chunk_length(tokenizer)
+    backtrack = min(COMMA_BACKTRACK, length // 3)
+    chunks: list[Chunk] = []
+    ids: list[int] = []
+    weights: list[float] = []
+    last_comma = -1
+
+    def close() -> None:
+        nonlocal ids, weights, last_comma
+        fill = length - len(ids)
+        # EOS, then the pad token (SD 1.x's pad is EOS itself; SD 2.x's and SDXL's second is
+        # not): what the tokenizer's own max-length padding gives.
+        body = [bos, *ids, eos, *[pad] * fill]
+        chunks.append(Chunk(tuple(body), (1.0, *weights, 1.0, *[1.0] * fill)))
+        ids, weights, last_comma = [], [], -1
+
+    for run in parse_attention(prompt):
+        if run.is_break:
+            close()
+            continue
+        text = convert(run.text, tokenizer) if convert is not None else run.text
+        for token in tokenizer(text, add_special_tokens=False, truncation=False).input_ids:
+            if len(ids) == length:
+                if token != comma and last_comma >= 0 and len(ids) - last_comma <= backtrack:
+                    cut = last_comma + 1
+                    carried_ids, carried_weights = ids[cut:], weights[cut:]
+                    ids, weights = ids[:cut], weights[:cut]
+                    close()
+                    ids, weights = carried_ids, carried_weights
+                else:
+                    close()
+            if token == comma:
+                last_comma = len(ids)
+            ids.append(token)
+            weights.append(run.weight)
+    if ids or not chunks:
+        close()
+    return chunks
+
+
+def _comma_id(tokenizer: Any) -> int | None:
+    vocab = tokenizer.get_vocab()
+    return vocab.get(",</w>", vocab.get(","))
+
+
+@dataclass
+class Conditioning:
+    """What the pipeline takes instead of prompt strings."""
+
+    prompt_embeds: torch.Tensor
+    negative_prompt_embeds: torch.Tensor
+    pooled: torch.Tensor | None = None
+    negative_pooled: torch.Tensor | None = None
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "prompt_embeds": self.prompt_embeds,
+            "negative_prompt_embeds": self.negative_prompt_embeds,
+        }
+        if self.pooled is not None:
+            kwargs["pooled_prompt_embeds"] = self.pooled
+            kwargs["negative_pooled_prompt_embeds"] = self.negative_pooled
+        return kwargs
+
+
+@dataclass(frozen=True)
+class _Encoder:
+    tokenizer: Any
+    model: Any
+    penultimate: bool  # SDXL: hidden_states[-2]; SD 1.x/2.x: the last hidden state
+    pooled: bool  # this encoder gives SDXL's pooled embedding
+
+
+def _encoders(pipe: Any) -> list[_Encoder]:
+    second = getattr(pipe, "text_encoder_2", None)
+    if second is None:
+        return [_Encoder(pipe.tokenizer, pipe.text_encoder, penultimate=False, pooled=False)]
+    encoders = []
+    if getattr(pipe, "text_encoder", None) is not None:
+        encoders.append(_Encoder(pipe.tokenizer, pipe.text_encoder, True, False))
+    encoders.append(_Encoder(pipe.tokenizer_2, second, True, True))
+    return encoders
+
+
+def encode_prompts(
+    pipe: Any, prompts: Sequence[str], negatives: Sequence[str], device: Any
+) -> Conditioning:
+    """Embeddings for a batch: `prompts[i]` with `negatives[i]` (the same length).
+
+    Equal prompts are encoded once. Every row gets the same number of chunks (the longest
+    prompt's or negative's), extended with empty-prompt chunks as A1111 does.
+    """
+    import torch
+
+    if len(prompts) != len(negatives) or not prompts:
+        raise ValueError("encode_prompts needs one negative per prompt")
+    convert = getattr(pipe, "maybe_convert_prompt", None)
+    zero_negative = bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
+    encoders = _encoders(pipe)
+    texts = list(dict.fromkeys([*prompts, *negatives, ""]))
+    # text -> per encoder: list of (embeddings (1, 77, dim), pooled (1, dim) or None) per chunk
+    encoded: dict[str, list[list[tuple[torch.Tensor, torch.Tensor | None]]]] = {}
+    with torch.no_grad():
+        for text in texts:
+            encoded[text] = [
+                [_encode_chunk(encoder, chunk, device) for chunk in chunks]
+                for encoder, chunks in (
+                    (e, tokenize_chunks(e.tokenizer, text, convert)) for e in encoders
+                )
+            ]
+        length = max(len(encoded[t][0]) for t in [*prompts, *negatives])
+
+        def rows(text: str, zeros: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+            per_encoder = encoded[text]
+            empty = encoded[""]
+            pieces = []
+            for index in range(len(encoders)):
+                chunks = [embeds for embeds, _ in per_encoder[index]]
+                chunks += [empty[index][0][0]] * (length - len(chunks))
+                pieces.append(torch.cat(chunks, dim=1))
+            embeds = torch.cat(pieces, dim=-1)
+            pooled = next((p for _, p in per_encoder[-1][:1] if p is not None), None)
+            if zeros:
+                embeds = torch.zeros_like(embeds)
+                pooled = torch.zeros_like(pooled) if pooled is not None else None
+            return embeds, pooled
+
+        cond = [rows(text, zeros=False) for text in prompts]
+        uncond = [rows(text, zeros=zero_negative and not text) for text in negatives]
+    pooled = [p for _, p in cond]
+    negative_pooled = [p for _, p in uncond]
+    has_pooled = all(p is not None for p in pooled)
+    return Conditioning(
+        prompt_embeds=torch.cat([e for e, _ in cond]),
+        negative_prompt_embeds=torch.cat([e for e, _ in uncond]),
+        pooled=torch.cat(pooled) if has_pooled else None,  # type: ignore[arg-type]
+        negative_pooled=torch.cat(negative_pooled) if has_pooled else None,  # type: ignore[arg-type]
+    )
+
+
+def _encode_chunk(
+    encoder: _Encoder, chunk: Chunk, device: Any
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    import torch
+
+    ids = torch.tensor([chunk.ids], device=device)
+    mask = None
+    if getattr(encoder.model.config, "use_attention_mask", False):
+        # diffusers masks the padding for encoders that ask (rare); the same here
+        first_eos = chunk.ids.index(encoder.tokenizer.eos_token_id)
+        mask = torch.tensor([[1] * (first_eos + 1) + [0] * (len(chunk.ids) - first_eos - 1)])
+        mask = mask.to(device)
+    output = encoder.model(ids, attention_mask=mask, output_hidden_states=encoder.penultimate)
+    embeds = output.hidden_states[-2] if encoder.penultimate else output[0]
+    pooled = output[0] if encoder.pooled else None
+    if chunk.weighted:
+        weights = torch.tensor(chunk.weights, device=embeds.device, dtype=torch.float32)
+        z = embeds.float()
+        original_mean = z.mean()
+        z = z * weights[None, :, None]
+        z = z * (original_mean / z.mean())
+        embeds = z.to(embeds.dtype)
+    return embeds, pooled
