@@ -83,6 +83,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"  history:  {paths.history_file}")
     print(f"  outputs:  {settings.resolved_outputs_dir(paths)}")
     print(f"  models:   {settings.resolved_models_dir(paths)}")
+    print(f"  wildcards: {paths.wildcards_dir}  (__name__ in a prompt: a line of name.txt)")
     print(f"  logs:     {paths.log_dir}")
     builtin = builtin_model_dir()
     status = "installed" if (builtin / "model_index.json").is_file() else "not installed yet"

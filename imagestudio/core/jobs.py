@@ -192,9 +192,8 @@ def run_job(
             "failed",
             message,
             duration,
-            width=product.width,
-            height=product.height,
             outputs=tuple(str(path) for path in files),
+            **product.history_columns(),
         )
         raise StorageError(message) from exc
     duration = time.perf_counter() - started
@@ -206,9 +205,8 @@ def run_job(
         " ".join(warnings),
         duration,
         context,
-        width=product.width,
-        height=product.height,
         outputs=tuple(str(path) for path in files),
+        **product.history_columns(),
     )
     warnings = tuple(context.notices)  # with the history's own, if recording failed
     return _done(request.kind, product, files, job_id, duration, warnings=warnings)
@@ -254,8 +252,7 @@ def keep_partial(outcome: JobOutcome, workspace: Workspace) -> JobOutcome:
         "done",
         message,
         outcome.duration + time.perf_counter() - started,
-        width=product.width,
-        height=product.height,
         outputs=tuple(str(path) for path in files),
+        **product.history_columns(),
     )
     return _done(outcome.kind, product, files, job_id, outcome.duration, message)

@@ -47,6 +47,16 @@ class Product:
     summary: str
     model: str = ""
     device: str = ""
+    # The prompt the history shows and searches, where it is not the request's: a template with
+    # {a|b} or __wildcards__ is recorded as its first picture's picks (the request keeps it).
+    shown_prompt: str | None = None
+
+    def history_columns(self) -> dict[str, Any]:
+        """Columns of the history row beside the request's own."""
+        columns: dict[str, Any] = {"width": self.width, "height": self.height}
+        if self.shown_prompt is not None:
+            columns["prompt"] = self.shown_prompt
+        return columns
 
     def report(self) -> dict[str, Any]:
         """What a `JobOutcome` tells of the product: summary, size, model and device."""

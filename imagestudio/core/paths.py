@@ -48,6 +48,11 @@ class AppPaths:
         return self.data_dir / "history.sqlite3"
 
     @property
+    def wildcards_dir(self) -> Path:
+        """Wildcard files for dynamic prompts: ``__name__`` picks a line of ``name.txt`` here."""
+        return self.data_dir / "wildcards"
+
+    @property
     def log_file(self) -> Path:
         return self.log_dir / "imagestudio.log"
 

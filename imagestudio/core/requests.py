@@ -204,6 +204,7 @@ class GenerationRequest(_RequestBase):
         _check_text("prompt", self.prompt)
         if not self.prompt.strip():
             raise InvalidRequest("The prompt is empty: describe the image you want.")
+        self._take_lora_tags()
         _check_text("negative prompt", self.negative_prompt)
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidRequest("No model was chosen: give a model name or a model folder.")
@@ -246,6 +247,34 @@ class GenerationRequest(_RequestBase):
                     "would run; raise the strength or the number of steps."
                 )
         object.__setattr__(self, "loras", _check_loras(self.loras))
+
+    def _take_lora_tags(self) -> None:
+        """`<lora:name:weight>` tags leave the prompt and join `loras`, as A1111 reads them.
+
+        A tag and a listed LoRA of the same name: the tag's weight wins (it is what the prompt,
+        pasted or typed last, says); the LoRA keeps its place in the list. The request then
+        holds the prompt as it is encoded, and the LoRAs as they are applied.
+        """
+        from imagestudio.core.loratags import lora_name, split_lora_tags
+
+        text, tags = split_lora_tags(self.prompt)
+        if not tags:
+            return
+        if not text.strip():
+            raise InvalidRequest(
+                "The prompt has only LoRA tags: describe the image too, e.g. after the tags."
+            )
+        listed = list(_check_loras(self.loras))
+        for name, weight in tags:
+            key = lora_name(name).lower()
+            for index, (other, _) in enumerate(listed):
+                if lora_name(other).lower() == key:
+                    listed[index] = (other, weight)
+                    break
+            else:
+                listed.append((name, weight))
+        object.__setattr__(self, "prompt", text)
+        object.__setattr__(self, "loras", tuple(listed))
 
     @property
     def is_img2img(self) -> bool:

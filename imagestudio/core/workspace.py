@@ -40,6 +40,7 @@ class EngineConfig:
     predictions: tuple[tuple[str, Prediction], ...] = ()
     style_vgg_weights: Path | None = None
     previews: bool = True
+    wildcards_dir: Path | None = None
 
     @classmethod
     def from_settings(
@@ -58,6 +59,7 @@ class EngineConfig:
             predictions=tuple(sorted(settings.model_prediction.items())),  # type: ignore[arg-type]
             style_vgg_weights=Path(vgg).expanduser() if vgg else None,
             previews=settings.previews,
+            wildcards_dir=paths.wildcards_dir,
         )
         return replace(config, **overrides) if overrides else config
 

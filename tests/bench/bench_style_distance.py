@@ -1,7 +1,7 @@
 """How much style do the style modes give? A table, measured by a network we do not optimise.
 
     python tests/bench/bench_style_distance.py [--size 256] [--iterations 300]
-        [--style-scales 0.5 1.5 3] [--shares 0.6 0.3 0.1] [--save DIR]
+        [--style-scales 0.5 1.5 3] [--shares 0.6 0.3 0.1] [--pairs strokes] [--save DIR]
 
 For each content/style pair (synthetic, so nothing is downloaded), the style distance of a
 picture is |v(picture) - v(style)| / |v(content) - v(style)|, where v is the fast mode's
@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--style-scales", type=float, nargs="*", default=[], metavar="F")
     parser.add_argument("--shares", type=float, nargs=3, default=None, metavar="S")
+    parser.add_argument("--pairs", nargs="*", default=[], help="only pairs whose name has one")
     parser.add_argument("--save", type=str, default="", help="folder for the pictures")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0: default")
     args = parser.parse_args()
@@ -137,6 +138,8 @@ def main() -> None:
     seconds: dict[str, list[float]] = {c: [] for c in columns}
     rows = []
     for name, (make_content, make_style) in PAIRS.items():
+        if args.pairs and not any(word in name for word in args.pairs):
+            continue
         content, style = make_content(), make_style()
         target = fast.style_vector(style)
         baseline = float(np.linalg.norm(fast.style_vector(content) - target))

@@ -165,3 +165,29 @@ def test_a_cancelled_quality_style_picture_can_be_kept(tmp_path) -> None:
         assert record.status == "done" and record.message.startswith("Partial picture, kept")
         assert "Partial: Cancelled after 4 of" in Image.open(path).text["imagestudio-style"]
         space.close()
+
+
+def test_dynamic_prompts_record_each_pictures_picks_and_keep_the_template(
+    engine, tiny_model, tmp_path, monkeypatch
+) -> None:
+    wildcards = tmp_path / "wildcards"
+    wildcards.mkdir()
+    (wildcards / "shape.txt").write_text("circle\nsquare\ntriangle\nstar\n", "utf-8")
+    monkeypatch.setattr(engine, "wildcards_dir", wildcards)
+    template = "a {red|green|blue|pink} __shape__"
+    with HistoryStore(tmp_path / "h.sqlite3") as history:
+        outcome = run_job(
+            make(tiny_model, prompt=template, count=3), workspace(engine, history, tmp_path)
+        )
+        job = history.get(outcome.history_id)
+    pictures = [read_settings(path) for path in outcome.files]
+    prompts = [p.prompt for p in pictures]
+    assert all("{" not in p and "__" not in p for p in prompts)
+    assert job.prompt == prompts[0]  # the history shows the picks, and finds them
+    assert GenerationRequest.from_dict(job.request).prompt == template  # and keeps the template
+    for path, settings in zip(outcome.files, pictures, strict=True):
+        assert settings.request["prompt_template"] == template
+        assert f"{settings.prompt}\n" in Image.open(path).text["parameters"]
+    # the same seed gives the same picks: the history entry re-runs to the same prompts
+    again = engine.generate(GenerationRequest.from_dict(job.request))
+    assert again.prompts == prompts

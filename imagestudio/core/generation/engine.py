@@ -31,6 +31,7 @@ from imagestudio.core.errors import (
     ModelError,
     OutOfMemory,
 )
+from imagestudio.core.generation.conditioning import encode_prompts
 from imagestudio.core.generation.lora import LoraSet, resolve_lora
 from imagestudio.core.generation.memory import (
     apply_plan,
@@ -48,6 +49,7 @@ from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import GenerationRequest
 from imagestudio.core.schedulers import friendly_name, make_scheduler
 from imagestudio.core.vocabulary import FAMILY_LABELS, MEMORY_MODES, Family, MemoryMode, Offload
+from imagestudio.core.wildcards import resolve_prompts
 
 if TYPE_CHECKING:
     from imagestudio.core.workspace import EngineConfig
@@ -89,6 +91,16 @@ class GenerationResult:
     duration: float
     load_seconds: float
     warnings: list[str] = field(default_factory=list)
+    # each image's prompt and negative with its {a|b} choices and __wildcards__ picked (the
+    # request's own text when it has none)
+    prompts: list[str] = field(default_factory=list)
+    negative_prompts: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.prompts:
+            self.prompts = [self.request.prompt] * len(self.images)
+        if not self.negative_prompts:
+            self.negative_prompts = [self.request.negative_prompt] * len(self.images)
 
     def used_request(self) -> GenerationRequest:
         """The request with the random parts filled in: re-running it gives the same images."""
@@ -144,8 +156,10 @@ class Engine:
         hf_cache: Path | None = None,
         memory_setting: str | None = None,
         prediction_overrides: dict[str, str] | None = None,
+        wildcards_dir: Path | None = None,
     ) -> None:
         self._device = device
+        self.wildcards_dir = wildcards_dir or app_paths().wildcards_dir
         self.memory_mode: MemoryMode = memory_setting if memory_setting in MEMORY_MODES else "auto"
         # model name or path -> "epsilon" | "v_prediction", for models whose files do not say
         self.prediction_overrides = dict(prediction_overrides or {})
@@ -168,6 +182,7 @@ class Engine:
             hf_cache=config.hf_cache,
             memory_setting=config.memory_mode,
             prediction_overrides=dict(config.predictions),
+            wildcards_dir=config.wildcards_dir,
         )
 
     def describe_device(self) -> tuple[str, str]:
@@ -322,6 +337,16 @@ class Engine:
             # Read the init image first: a bad file should not cost a model load.
             init = read_image(request.init_image) if request.init_image else None
             loras = [(resolve_lora(name, self.models_dir), w) for name, w in request.loras]
+            first = request.seed
+            if first is None:
+                first = random.randint(0, 2**32 - request.count)
+            seeds = [first + i for i in range(request.count)]
+            # Each image's {a|b} and __wildcard__ picks, by its seed; a missing wildcard file is
+            # said before a model loads.
+            texts = (
+                resolve_prompts(request.prompt, seeds, self.wildcards_dir),
+                resolve_prompts(request.negative_prompt, seeds, self.wildcards_dir),
+            )
             loaded, load_seconds = self._load(request.model, on_notice)
             try:
                 return self._run(
@@ -329,6 +354,8 @@ class Engine:
                     request,
                     init,
                     loras,
+                    seeds,
+                    texts,
                     on_step,
                     is_cancelled,
                     on_notice,
@@ -356,6 +383,8 @@ class Engine:
         request: GenerationRequest,
         init: Any,
         loras: list[tuple[Path, float]],
+        seeds: list[int],
+        texts: tuple[list[str], list[str]],
         on_step: StepCallback | None,
         is_cancelled: CancelCheck | None,
         on_notice: NoticeCallback | None,
@@ -403,7 +432,6 @@ class Engine:
         if plan.worth_telling:
             notice(plan.describe())
         check_fits(needed, free, width, height, request.count, self.device)
-        self._check_prompt_length(pipe, request, notice)
 
         if request.scheduler is not None:
             scheduler = make_scheduler(request.scheduler, loaded.base_scheduler_config)
@@ -411,10 +439,6 @@ class Engine:
             scheduler = loaded.base_scheduler_class.from_config(loaded.base_scheduler_config)
         pipe.scheduler = scheduler
 
-        seed = (
-            request.seed if request.seed is not None else random.randint(0, 2**32 - request.count)
-        )
-        seeds = [seed + i for i in range(request.count)]
         # CPU generators make a seed give the same starting noise on CUDA, MPS and CPU.
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
 
@@ -431,11 +455,12 @@ class Engine:
                 on_step(i + 1, p.num_timesteps, preview)
             return tensors
 
+        # A1111's prompt syntax (weights, BREAK, any length) becomes embeddings here; the
+        # pipeline never sees the text (see core.generation.conditioning).
+        prompts, negatives = texts
+        conditioning = encode_prompts(pipe, prompts, negatives, pipe._execution_device)
         common: dict[str, Any] = {
-            "prompt": [request.prompt] * request.count,
-            "negative_prompt": [request.negative_prompt] * request.count
-            if request.negative_prompt
-            else None,
+            **conditioning.pipeline_kwargs(),
             "num_inference_steps": request.steps,
             "guidance_scale": request.guidance,
             "generator": generators,
@@ -464,6 +489,8 @@ class Engine:
             duration=time.perf_counter() - started,
             load_seconds=load_seconds,
             warnings=warnings,
+            prompts=prompts,
+            negative_prompts=negatives,
         )
 
     def _img2img_pipe(self, loaded: _Loaded) -> Any:
@@ -500,22 +527,3 @@ class Engine:
             )
             image = image.resize((width, height), Image.Resampling.LANCZOS)
         return image, width, height
-
-    @staticmethod
-    def _check_prompt_length(pipe: Any, request: GenerationRequest, notice: NoticeCallback) -> None:
-        tokenizer = pipe.tokenizer
-        window = int(getattr(tokenizer, "model_max_length", 77) or 77)
-        for label, text in (
-            ("prompt", request.prompt),
-            ("negative prompt", request.negative_prompt),
-        ):
-            if not text:
-                continue
-            ids = tokenizer(text, truncation=False, add_special_tokens=True).input_ids
-            if len(ids) <= window:
-                continue
-            dropped = tokenizer.decode(ids[window - 1 : -1], skip_special_tokens=True).strip()
-            notice(
-                f"The {label} is {len(ids) - 2} tokens long but the model reads only "
-                f'{window - 2}; this part is ignored: "{dropped}".'
-            )

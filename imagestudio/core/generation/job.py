@@ -30,6 +30,7 @@ def _engine_key(config: EngineConfig) -> tuple[object, ...]:
         config.precision,
         config.memory_mode,
         config.predictions,
+        config.wildcards_dir,
     )
 
 
@@ -78,8 +79,8 @@ def comfyui_chunks(
     files = files or {}
     graph = api_graph(
         GraphSettings(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt,
+            prompt=result.prompts[index],
+            negative_prompt=result.negative_prompts[index],
             seed=result.seeds[index],
             steps=request.steps,
             cfg=float(request.guidance),
@@ -111,8 +112,8 @@ def parameters_text(
     extra |= hashes or {}
     return format_parameters(
         ImageSettings(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt,
+            prompt=result.prompts[index],
+            negative_prompt=result.negative_prompts[index],
             steps=request.steps,
             sampler=sampler,
             cfg_scale=float(request.guidance),
@@ -136,17 +137,34 @@ def product_of(
     """The pictures of a result with their metadata; each image's settings re-make it alone,
     here and in A1111 and ComfyUI."""
     used = result.used_request()
-    pictures = [
-        Picture(
-            image=image,
-            parameters=parameters_text(result, index, hashes),
-            settings=used.replace(seed=seed, count=1).to_dict() | {"model_family": result.family},
-            name=result.request.prompt,
+    pictures = []
+    for index, (image, seed) in enumerate(zip(result.images, result.seeds, strict=True)):
+        # The picture's own settings re-make it alone: its prompt as picked; a template with
+        # {a|b} or __wildcards__ is kept beside it.
+        own = used.replace(
             seed=seed,
-            chunks=comfyui_chunks(result, index, files),
+            count=1,
+            prompt=result.prompts[index],
+            negative_prompt=result.negative_prompts[index],
         )
-        for index, (image, seed) in enumerate(zip(result.images, result.seeds, strict=True))
-    ]
+        templates = {
+            key: text
+            for key, text, picked in (
+                ("prompt_template", used.prompt, own.prompt),
+                ("negative_prompt_template", used.negative_prompt, own.negative_prompt),
+            )
+            if text != picked
+        }
+        pictures.append(
+            Picture(
+                image=image,
+                parameters=parameters_text(result, index, hashes),
+                settings=own.to_dict() | templates | {"model_family": result.family},
+                name=own.prompt,
+                seed=seed,
+                chunks=comfyui_chunks(result, index, files),
+            )
+        )
     seeds = ", ".join(str(seed) for seed in result.seeds)
     return Product(
         pictures=pictures,
@@ -156,6 +174,7 @@ def product_of(
         summary=f"{result.width}x{result.height}, {result.scheduler}, seed {seeds}",
         model=result.model_name,
         device=result.device,
+        shown_prompt=result.prompts[0] if result.prompts[0] != used.prompt else None,
     )
 
 

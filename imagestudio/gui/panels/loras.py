@@ -100,6 +100,12 @@ class LoraList(QGroupBox):
         self.hint = QLabel(EMPTY_HINT, self)
         self.hint.setWordWrap(True)
         self.hint.setEnabled(False)
+        # <lora:name:weight> tags typed or pasted in the prompt: applied like rows, said here
+        self.tags_label = QLabel(self)
+        self.tags_label.setObjectName("lora_tags")
+        self.tags_label.setWordWrap(True)
+        self.tags_label.hide()
+        self._tags: list[tuple[str, float]] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
@@ -109,6 +115,7 @@ class LoraList(QGroupBox):
         buttons.addStretch(1)
         layout.addLayout(buttons)
         layout.addWidget(self.hint)
+        layout.addWidget(self.tags_label)
         self._update()
 
     def set_available(self, names: Iterable[str]) -> None:
@@ -130,6 +137,7 @@ class LoraList(QGroupBox):
         guard_wheel(row)
         row.removed.connect(self._remove_row)
         row.changed.connect(self.changed)
+        row.changed.connect(self._update)
         self.rows.append(row)
         self._rows_layout.addWidget(row)
         self._update()
@@ -164,7 +172,39 @@ class LoraList(QGroupBox):
         for name, weight in loras:
             self.add_row(name, weight)
 
+    def set_prompt_tags(self, tags: Iterable[tuple[str, float]]) -> None:
+        """The prompt's LoRA tags (see core.loratags.split_lora_tags), shown under the rows."""
+        self._tags = list(tags)
+        self._update()
+
+    def _describe_tags(self) -> str:
+        if not self._tags:
+            return ""
+        rows = {lora_name(name).casefold(): weight for name, weight in self.loras()}
+        parts, overridden = [], []
+        for name, weight in self._tags:
+            parts.append(f"{name} {weight:g}")
+            row_weight = rows.get(lora_name(name).casefold())
+            if row_weight is not None and row_weight != weight:
+                overridden.append(f"{name} ({row_weight:g} in the list)")
+        text = "From the prompt's tags: " + ", ".join(parts) + "."
+        if overridden:
+            text += (
+                " A tag wins over the list: " + ", ".join(overridden) + " uses the tag's weight."
+            )
+        missing = [name for name, _ in self._tags if self._names and not self._known(name)]
+        if missing:
+            text += " Not in your library: " + ", ".join(missing) + "."
+        return text
+
+    def _known(self, name: str) -> bool:
+        wanted = lora_name(name).casefold()
+        return any(lora_name(n).casefold() == wanted for n in self._names)
+
     def _update(self) -> None:
+        text = self._describe_tags()
+        self.tags_label.setText(text)
+        self.tags_label.setVisible(bool(text))
         used = {row.value()[0] for row in self.rows}
         spare = [n for n in self._names if n not in used]
         self.add_button.setEnabled(bool(spare) and len(self.rows) < MAX_LORAS)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from imagestudio.core.errors import InvalidRequest
 from imagestudio.core.generation.sizes import size_presets, size_warning
+from imagestudio.core.loratags import split_lora_tags
 from imagestudio.core.requests import (
     MAX_COUNT,
     MAX_GUIDANCE,
@@ -292,6 +293,10 @@ class PromptPanel(QWidget):
         self.size_combo.currentIndexChanged.connect(self._on_size_changed)
         self.width_spin.valueChanged.connect(self._update_size_hint)
         self.height_spin.valueChanged.connect(self._update_size_hint)
+        self.prompt_edit.textChanged.connect(self._on_prompt_changed)
+
+    def _on_prompt_changed(self) -> None:
+        self.lora_list.set_prompt_tags(split_lora_tags(self.prompt_edit.toPlainText())[1])
 
     def _set_tab_order(self) -> None:
         chain = [

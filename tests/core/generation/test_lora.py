@@ -183,3 +183,24 @@ def test_a_lora_job_writes_its_tags_and_hashes_for_other_tools(
     assert fields is not None and fields["loras"] == (("ink", 0.7),)
     assert (fields["prompt"], fields["seed"], fields["steps"]) == ("a fox", 5, 2)
     assert fields["model"] == tiny_model.name
+
+
+def test_a_lora_tag_in_the_prompt_is_the_lora_itself(lora_engine, tiny_model: Path) -> None:
+    listed = _image(lora_engine, tiny_model, loras=(("ink", 0.8),))
+    tagged = _image(lora_engine, tiny_model, prompt="a fox <lora:ink:0.8>")
+    assert np.array_equal(tagged, listed)
+    with pytest.raises(ModelError, match="No LoRA named 'nope'"):
+        _image(lora_engine, tiny_model, prompt="<lora:nope:1> a fox")
+
+
+def test_lora_tags_leave_the_prompt_and_win_over_the_list() -> None:
+    request = GenerationRequest(
+        prompt="<lora:ink:0.8> a fox, <lora:chalk>", loras=(("/m/loras/ink.safetensors", 0.3),)
+    )
+    assert request.prompt == "a fox"
+    assert request.loras == (("/m/loras/ink.safetensors", 0.8), ("chalk", 1.0))
+    assert request.replace(steps=4) == request.replace(steps=4).replace()  # stable once taken
+    with pytest.raises(InvalidRequest, match="only LoRA tags"):
+        GenerationRequest(prompt="<lora:ink:0.8>")
+    with pytest.raises(InvalidRequest, match="weight of LoRA 'ink'"):
+        GenerationRequest(prompt="a fox <lora:ink:99>")

@@ -80,3 +80,28 @@ def test_a_lora_job_through_the_window(qtbot, tiny_model: Path) -> None:
         assert window.prompt.build_request().model == "tiny"
     finally:
         window.close()
+
+
+def test_prompt_tags_are_shown_with_the_rows_and_the_tag_wins(qtbot) -> None:
+    panel = PromptPanel()
+    qtbot.addWidget(panel)
+    panel.set_models([("Starter (built in)", "starter")])
+    panel.set_loras_available(["ink", "chalk"])
+    label = panel.lora_list.tags_label
+    assert label.isHidden()
+
+    panel.lora_list.add_row("ink", 0.3)
+    panel.prompt_edit.setPlainText("a fox <lora:ink:0.8> <lora:moss:1>")
+    text = label.text()
+    assert "ink 0.8" in text and "moss 1" in text
+    assert "ink (0.3 in the list) uses the tag's weight" in text
+    assert "Not in your library: moss" in text
+    assert not label.isHidden()
+
+    panel.prompt_edit.setPlainText("a fox <lora:ink:0.8>")
+    request = panel.build_request()
+    assert request.prompt == "a fox"
+    assert request.loras == (("ink", 0.8),)  # the tag's weight, the row's place
+
+    panel.prompt_edit.setPlainText("a fox")
+    assert label.isHidden()
