@@ -192,9 +192,12 @@ class LoraList(QGroupBox):
             text += (
                 " A tag wins over the list: " + ", ".join(overridden) + " uses the tag's weight."
             )
-        missing = [name for name, _ in self._tags if self._names and not self._known(name)]
+        missing = [name for name, _ in self._tags if not self._known(name)]
         if missing:
-            text += " Not in your library: " + ", ".join(missing) + "."
+            text += (
+                f" Not in your library: {', '.join(missing)} (put the .safetensors file in "
+                "models/loras)."
+            )
         return text
 
     def _known(self, name: str) -> bool:
