@@ -86,6 +86,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="F",
         help="how much of the init image to repaint, above 0 up to 1 (default 0.6)",
     )
+    gen.add_argument(
+        "--clip-skip",
+        type=whole_number,
+        default=1,
+        metavar="N",
+        help="read the text encoder N layers from its end, 1-12, as A1111 counts (default 1)",
+    )
+    gen.add_argument(
+        "--variation-seed",
+        type=whole_number,
+        default=None,
+        metavar="S",
+        help="a variation of the picture: blend toward this seed's noise (image i uses S+i)",
+    )
+    gen.add_argument(
+        "--variation-strength",
+        type=number,
+        default=None,
+        metavar="F",
+        help="how far toward the variation seed, 0-1 (default 0.3 with --variation-seed)",
+    )
     _output_argument(gen)
     gen.add_argument(
         "--previews",
@@ -184,7 +205,12 @@ def _output_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def generate(args: argparse.Namespace) -> int:
-    from imagestudio.core.requests import GenerationRequest, parse_lora, parse_size
+    from imagestudio.core.requests import (
+        DEFAULT_VARIATION_STRENGTH,
+        GenerationRequest,
+        parse_lora,
+        parse_size,
+    )
 
     settings = load_settings_with_warnings()
     width = height = None
@@ -204,6 +230,13 @@ def generate(args: argparse.Namespace) -> int:
         init_image=args.init,
         strength=args.strength,
         loras=tuple(parse_lora(text) for text in args.lora),
+        clip_skip=args.clip_skip,
+        variation_seed=args.variation_seed,
+        variation_strength=(
+            args.variation_strength
+            if args.variation_strength is not None
+            else (DEFAULT_VARIATION_STRENGTH if args.variation_seed is not None else 0.0)
+        ),
     )
     preview_dir = Path(args.previews).expanduser() if args.previews else None
     if preview_dir is not None and preview_dir.exists() and not preview_dir.is_dir():

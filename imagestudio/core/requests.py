@@ -51,6 +51,8 @@ MAX_SEED = 2**32 - 1
 MAX_PROMPT_CHARS = 20_000
 MAX_LORAS = 8
 MAX_LORA_WEIGHT = 4.0
+MAX_CLIP_SKIP = 12
+DEFAULT_VARIATION_STRENGTH = 0.3  # a variation that keeps the picture's layout
 
 # Style transfer: the quality mode never works above STYLE_MAX_SIZE (VGG features of a larger
 # picture do not fit a consumer GPU), and its coarsest scale is STYLE_MIN_SIZE.
@@ -199,6 +201,12 @@ class GenerationRequest(_RequestBase):
     strength: float = 0.6
     # (LoRA name or .safetensors path, weight): applied in order; 1.0 is the LoRA's full effect
     loras: tuple[tuple[str, float], ...] = ()
+    # A1111's meaning: 1 reads the text encoder's last layer, 2 the one before it, ...
+    clip_skip: int = 1
+    # A1111's variations ("subseed"): the starting noise of `seed` moved toward that of
+    # `variation_seed` by `variation_strength` (0: the seed's picture, 1: the variation seed's)
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
 
     def __post_init__(self) -> None:
         _check_text("prompt", self.prompt)
@@ -247,6 +255,30 @@ class GenerationRequest(_RequestBase):
                     "would run; raise the strength or the number of steps."
                 )
         object.__setattr__(self, "loras", _check_loras(self.loras))
+        if not in_range(self.clip_skip, 1, MAX_CLIP_SKIP, whole=True):
+            raise InvalidRequest(
+                f"Clip skip must be a whole number from 1 to {MAX_CLIP_SKIP} (1 reads the text "
+                f"encoder's last layer); {self.clip_skip!r} was given."
+            )
+        if not is_finite_number(self.variation_strength) or not 0 <= self.variation_strength <= 1:
+            raise InvalidRequest(
+                f"The variation strength must be from 0 to 1; {self.variation_strength!r} was "
+                "given."
+            )
+        if self.variation_seed is not None:
+            _check_seed(self.variation_seed)
+            if self.variation_seed + self.count - 1 > MAX_SEED:
+                raise InvalidRequest(
+                    f"With {self.count} images the variation seed can be at most "
+                    f"{MAX_SEED - self.count + 1} (each image uses the next one)."
+                )
+        if self.variation_strength > 0 and self.variation_seed is None:
+            raise InvalidRequest("A variation strength needs a variation seed: give one.")
+        if self.variation_strength > 0 and self.init_image is not None:
+            raise InvalidRequest(
+                "Variations work on text-to-image jobs; untick the start image or set the "
+                "variation strength to 0."
+            )
 
     def _take_lora_tags(self) -> None:
         """`<lora:name:weight>` tags leave the prompt and join `loras`, as A1111 reads them.

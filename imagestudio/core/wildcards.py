@@ -45,26 +45,30 @@ def resolve_prompts(template: str, seeds: Sequence[int], wildcards_dir: Path) ->
     from dynamicprompts.generators import RandomPromptGenerator
     from dynamicprompts.wildcards import WildcardManager
 
-    manager = WildcardManager(Path(wildcards_dir))
-    _check_wildcards(template, manager, Path(wildcards_dir))
-    generator = RandomPromptGenerator(manager, seed=int(seeds[0]) if seeds else 0)
-    try:
-        with warnings.catch_warnings():
-            # its grammar uses pyparsing names pyparsing 3.3 deprecates; nothing for a user
-            warnings.simplefilter("ignore", DeprecationWarning)
+    with warnings.catch_warnings():
+        # Its grammar uses names pyparsing 3.3 deprecates, and it warns of a wildcards folder
+        # not made yet; neither is for a user (a missing file is said below, in words).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            manager = WildcardManager(Path(wildcards_dir))
+            _check_wildcards(template, manager, Path(wildcards_dir))
+            generator = RandomPromptGenerator(manager, seed=int(seeds[0]) if seeds else 0)
             prompts = generator.generate(template, len(seeds), seeds=[int(s) for s in seeds])
-    except RecursionError as exc:
-        raise InvalidRequest(
-            f"The prompt's wildcards nest deeper than {MAX_DEPTH} levels or lead back to "
-            "themselves; check the wildcard files."
-        ) from exc
-    except Exception as exc:  # pyparsing's ParseException and its kin: a brace that won't parse
-        where = getattr(exc, "col", None)
-        at = f" near character {where}" if isinstance(where, int) else ""
-        raise InvalidRequest(
-            f"The prompt's {{...|...}} choices could not be read{at}: check that every '{{' has "
-            "its '}' and the choices are separated by '|'."
-        ) from exc
+        except InvalidRequest:
+            raise
+        except RecursionError as exc:
+            raise InvalidRequest(
+                f"The prompt's wildcards nest deeper than {MAX_DEPTH} levels or lead back to "
+                "themselves; check the wildcard files."
+            ) from exc
+        except Exception as exc:  # pyparsing's ParseException and kin: a brace that won't parse
+            where = getattr(exc, "col", None)
+            at = f" near character {where}" if isinstance(where, int) else ""
+            raise InvalidRequest(
+                f"The prompt's {{...|...}} choices could not be read{at}: check that every '{{' "
+                "has its '}' and the choices are separated by '|'."
+            ) from exc
     return [" ".join(str(p).split()) for p in prompts]
 
 

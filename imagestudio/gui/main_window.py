@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,7 +50,14 @@ from imagestudio.core.models.recommended import RecommendedModel
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
 from imagestudio.core.outputs.metadata import read_settings
 from imagestudio.core.paths import app_paths
-from imagestudio.core.requests import BUILTIN_MODEL, Request, request_from_dict
+from imagestudio.core.requests import (
+    BUILTIN_MODEL,
+    DEFAULT_VARIATION_STRENGTH,
+    MAX_SEED,
+    GenerationRequest,
+    Request,
+    request_from_dict,
+)
 from imagestudio.core.settings import Settings, load_settings, save_settings
 from imagestudio.core.vocabulary import JobKind
 from imagestudio.gui.dialogs.settings import SettingsDialog
@@ -57,7 +65,7 @@ from imagestudio.gui.images import image_path_from_mime, qimage_from_array
 from imagestudio.gui.menus import build_menus
 from imagestudio.gui.panels.canvas import DEFAULT_PLACEHOLDER, Canvas
 from imagestudio.gui.panels.gallery import GalleryStrip
-from imagestudio.gui.panels.history import HistoryPanel
+from imagestudio.gui.panels.history import VARIATIONS, HistoryPanel
 from imagestudio.gui.panels.prompt import PromptPanel
 from imagestudio.gui.panels.style import StylePanel
 from imagestudio.gui.theme import apply_theme
@@ -261,6 +269,7 @@ class MainWindow(QMainWindow):
         )
         self.history.load_requested.connect(self._load_record)
         self.history.rerun_requested.connect(self._rerun_record)
+        self.history.vary_requested.connect(self.vary_record)
         self.gallery.image_selected.connect(self.canvas.show_result)
 
     def _on_tab_changed(self, index: int) -> None:
@@ -526,6 +535,29 @@ class MainWindow(QMainWindow):
 
     def _rerun_record(self, record: JobRecord) -> None:
         self._open_record(record, run=True)
+
+    def vary_record(self, record: JobRecord, count: int = VARIATIONS) -> None:
+        """Queue `count` variations of a history entry's (first) picture: its seed, each
+        toward a new variation seed, at the entry's variation strength or a close 0.3."""
+        try:
+            request = record.to_request()
+        except InvalidRequest as exc:
+            self.canvas.show_error(str(exc))
+            return
+        if not isinstance(request, GenerationRequest) or request.init_image:
+            self.canvas.show_error("Variations are made from text-to-image pictures.")
+            return
+        strength = request.variation_strength or DEFAULT_VARIATION_STRENGTH
+        first = random.randint(0, MAX_SEED - count)
+        for index in range(count):
+            self.enqueue(
+                request.replace(
+                    count=1,
+                    seed=record.seed,
+                    variation_seed=first + index,
+                    variation_strength=strength,
+                )
+            )
 
     def load_settings_from_image(self, path: str) -> bool:
         try:

@@ -160,6 +160,11 @@ def test_img2img(capsys, tiny_model: Path, tmp_path: Path) -> None:
         (["--output", "{tmp}/x.jpg"], "name the output 'x.png'"),
         (["--previews", "{existing}"], "needs a folder"),
         (["--bogus"], "unrecognized arguments"),
+        (["--clip-skip", "13"], "Clip skip must be"),
+        (["--variation-strength", "0.5"], "needs a variation seed"),
+        (["--variation-seed", "3", "--variation-strength", "2"], "from 0 to 1"),
+        (["fox __nosuchlist__"], "no wildcard file"),
+        (["{{red|green"], "could not be read"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_file(
@@ -172,8 +177,11 @@ def test_bad_input_exits_2_with_one_line_and_no_file(
     existing = tmp_path / "existing.png"
     existing.write_bytes(b"keep me")
     args = [a.format(init=init, notimage=notimage, existing=existing, tmp=tmp_path) for a in args]
+    prompt = "fox"
+    if args and not args[0].startswith("--"):  # a prompt of its own
+        prompt, args = args[0], args[1:]
     code, out, err = run(
-        capsys, "generate", "fox", "--model", str(tiny_model), "--steps", "2", *args
+        capsys, "generate", prompt, "--model", str(tiny_model), "--steps", "2", *args
     )
     assert code == cli.EXIT_BAD_INPUT
     assert words in one_error_line(err)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +192,25 @@ def test_dynamic_prompts_record_each_pictures_picks_and_keep_the_template(
     # the same seed gives the same picks: the history entry re-runs to the same prompts
     again = engine.generate(GenerationRequest.from_dict(job.request))
     assert again.prompts == prompts
+
+
+def test_clip_skip_and_variations_are_written_as_a1111_writes_them(
+    engine, tiny_model, tmp_path
+) -> None:
+    request = make(tiny_model, count=2, clip_skip=2, variation_seed=99, variation_strength=0.4)
+    outcome = run_job(request, workspace(engine, None, tmp_path))
+    for index, path in enumerate(outcome.files):
+        text = Image.open(path).text["parameters"]
+        theirs = parse_parameters(text)  # A1111's format, read by the A1111 parser
+        assert theirs.extra["Clip skip"] == "2"
+        assert theirs.extra["Variation seed"] == str(99 + index)
+        assert theirs.extra["Variation seed strength"] == "0.4"
+        values = theirs.request_values()
+        assert (values["clip_skip"], values["variation_seed"]) == (2, 99 + index)
+        assert values["variation_strength"] == 0.4
+        ours = read_settings(path).request
+        assert (ours["clip_skip"], ours["variation_seed"]) == (2, 99 + index)
+        # ComfyUI's graph skips the same layer
+        graph = json.loads(Image.open(path).text["prompt"])
+        assert {"class_type": "CLIPSetLastLayer"}.items() <= graph["9"].items()
+        assert graph["9"]["inputs"]["stop_at_clip_layer"] == -2

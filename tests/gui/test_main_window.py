@@ -554,3 +554,27 @@ def test_no_welcome_once_there_is_a_picture(qtbot, model_name: str) -> None:
     win = MainWindow(Settings(device="cpu"))
     qtbot.addWidget(win)
     assert not win.canvas.welcome_shown()
+
+
+def test_vary_queues_variations_of_a_history_picture(qtbot, window: MainWindow, model_name) -> None:
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT):
+        window.enqueue(request(model_name, steps=2, clip_skip=2))
+    (record,) = window.history.records()
+    menu = window.history.build_context_menu(record)
+    vary = next(a for a in menu.actions() if a.text().startswith("Vary"))
+    assert vary.isEnabled()
+    menu.deleteLater()
+    window.vary_record(record, count=2)  # what the menu's action does, with fewer pictures
+    for _ in range(2):
+        with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT):
+            pass
+    done = [r.to_request() for r in window.history.records()][:2]
+    assert {r.seed for r in done} == {9}  # the picture's own seed ...
+    assert len({r.variation_seed for r in done}) == 2  # ... nudged toward two others
+    assert {r.variation_strength for r in done} == {0.3}
+    assert {r.clip_skip for r in done} == {2}  # everything else as it was
+    # the form takes a variation back from its picture's settings
+    window.load_settings_from_image(window.history.records()[0].outputs[0])
+    values = window.prompt.advanced_group.values()
+    assert values["variation_seed"] in {r.variation_seed for r in done}
+    assert values["clip_skip"] == 2

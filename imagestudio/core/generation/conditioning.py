@@ -152,9 +152,17 @@ def _encoders(pipe: Any) -> list[_Encoder]:
 
 
 def encode_prompts(
-    pipe: Any, prompts: Sequence[str], negatives: Sequence[str], device: Any
+    pipe: Any,
+    prompts: Sequence[str],
+    negatives: Sequence[str],
+    device: Any,
+    clip_skip: int = 1,
 ) -> Conditioning:
     """Embeddings for a batch: `prompts[i]` with `negatives[i]` (the same length).
+
+    `clip_skip` is A1111's: 1 reads the layer diffusers reads (SD 1.x/2.x the last, SDXL the
+    penultimate), each step up one layer earlier (SD 1.x/2.x then through the final layer norm,
+    as A1111 and diffusers do). Raises InvalidRequest past the encoder's depth.
 
     Equal prompts are encoded once. Every row gets the same number of chunks (the longest
     prompt's or negative's), extended with empty-prompt chunks as A1111 does.
@@ -166,13 +174,14 @@ def encode_prompts(
     convert = getattr(pipe, "maybe_convert_prompt", None)
     zero_negative = bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
     encoders = _encoders(pipe)
+    _check_clip_skip(encoders, clip_skip)
     texts = list(dict.fromkeys([*prompts, *negatives, ""]))
     # text -> per encoder: list of (embeddings (1, 77, dim), pooled (1, dim) or None) per chunk
     encoded: dict[str, list[list[tuple[torch.Tensor, torch.Tensor | None]]]] = {}
     with torch.no_grad():
         for text in texts:
             encoded[text] = [
-                [_encode_chunk(encoder, chunk, device) for chunk in chunks]
+                [_encode_chunk(encoder, chunk, device, clip_skip) for chunk in chunks]
                 for encoder, chunks in (
                     (e, tokenize_chunks(e.tokenizer, text, convert)) for e in encoders
                 )
@@ -207,8 +216,19 @@ def encode_prompts(
     )
 
 
+def _check_clip_skip(encoders: list[_Encoder], clip_skip: int) -> None:
+    from imagestudio.core.errors import InvalidRequest
+
+    layers = min(int(e.model.config.num_hidden_layers) for e in encoders)
+    if clip_skip > layers:
+        raise InvalidRequest(
+            f"This model's text encoder has {layers} layers, so clip skip can be at most "
+            f"{layers}; {clip_skip} was given."
+        )
+
+
 def _encode_chunk(
-    encoder: _Encoder, chunk: Chunk, device: Any
+    encoder: _Encoder, chunk: Chunk, device: Any, clip_skip: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     import torch
 
@@ -219,8 +239,17 @@ def _encode_chunk(
         first_eos = chunk.ids.index(encoder.tokenizer.eos_token_id)
         mask = torch.tensor([[1] * (first_eos + 1) + [0] * (len(chunk.ids) - first_eos - 1)])
         mask = mask.to(device)
-    output = encoder.model(ids, attention_mask=mask, output_hidden_states=encoder.penultimate)
-    embeds = output.hidden_states[-2] if encoder.penultimate else output[0]
+    hidden = encoder.penultimate or clip_skip > 1
+    output = encoder.model(ids, attention_mask=mask, output_hidden_states=hidden)
+    if encoder.penultimate:
+        embeds = output.hidden_states[-(clip_skip + 1)]
+    elif clip_skip > 1:
+        # transformers 5 put the layer norm on the model itself; 4.x had it on `text_model`
+        # (diffusers 0.42's own clip_skip still looks there and fails on transformers 5)
+        norm = getattr(encoder.model, "text_model", encoder.model).final_layer_norm
+        embeds = norm(output.hidden_states[-clip_skip])
+    else:
+        embeds = output[0]
     pooled = output[0] if encoder.pooled else None
     if chunk.weighted:
         weights = torch.tensor(chunk.weights, device=embeds.device, dtype=torch.float32)

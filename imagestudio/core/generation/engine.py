@@ -143,6 +143,49 @@ def read_image(path: str) -> Any:
     return load_rgb(path).image
 
 
+def slerp(t: float, start: Any, end: Any) -> Any:
+    """Spherical interpolation from `start` (t=0) to `end` (t=1), one row per image, in
+    float32; for Gaussian noise it keeps the noise's length where a straight mix would shrink it
+    (A1111's variations do the same). Nearly parallel rows are mixed straight."""
+    import torch
+
+    a = start.flatten(1).float()
+    b = end.flatten(1).float()
+    cos = ((a / a.norm(dim=1, keepdim=True)) * (b / b.norm(dim=1, keepdim=True))).sum(1)
+    omega = torch.arccos(cos.clamp(-1, 1))[:, None]
+    sin = torch.sin(omega)
+    straight = (1 - t) * a + t * b
+    curved = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / sin.clamp_min(1e-8)
+    mixed = torch.where(cos[:, None] > 0.9995, straight, curved)
+    return mixed.view_as(start).to(start.dtype)
+
+
+def variation_noise(
+    pipe: Any, request: GenerationRequest, seeds: list[int], width: int, height: int, dtype: Any
+) -> Any:
+    """The starting latents of a variation job: each image's seed noise moved toward its
+    variation seed's (`variation_seed + i`), drawn exactly as diffusers draws them from a CPU
+    generator, so strength 0 is the seed's picture and 1 the variation seed's, to the pixel."""
+    import torch
+
+    scale = getattr(pipe, "vae_scale_factor", 8)
+    shape = (1, pipe.unet.config.in_channels, height // scale, width // scale)
+
+    def noise(seed: int) -> Any:
+        return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=dtype)
+
+    assert request.variation_seed is not None
+    rows = []
+    for index, seed in enumerate(seeds):
+        base, other = noise(seed), noise(request.variation_seed + index)
+        strength = float(request.variation_strength)
+        if strength >= 1:
+            rows.append(other)
+        else:
+            rows.append(slerp(strength, base, other) if strength > 0 else base)
+    return torch.cat(rows)
+
+
 class Engine:
     """Runs requests one at a time, keeping the last model loaded."""
 
@@ -458,7 +501,9 @@ class Engine:
         # A1111's prompt syntax (weights, BREAK, any length) becomes embeddings here; the
         # pipeline never sees the text (see core.generation.conditioning).
         prompts, negatives = texts
-        conditioning = encode_prompts(pipe, prompts, negatives, pipe._execution_device)
+        conditioning = encode_prompts(
+            pipe, prompts, negatives, pipe._execution_device, request.clip_skip
+        )
         common: dict[str, Any] = {
             **conditioning.pipeline_kwargs(),
             "num_inference_steps": request.steps,
@@ -473,6 +518,10 @@ class Engine:
             img2img.scheduler = scheduler
             output = img2img(image=init_image, strength=request.strength, **common)
         else:
+            if request.variation_seed is not None and request.variation_strength > 0:
+                common["latents"] = variation_noise(
+                    pipe, request, seeds, width, height, conditioning.prompt_embeds.dtype
+                )
             output = pipe(width=width, height=height, **common)
         images = list(output.images)
         return GenerationResult(

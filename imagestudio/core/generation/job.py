@@ -95,6 +95,7 @@ def comfyui_chunks(
             ],
             init_image=Path(request.init_image).name if request.init_image else None,
             denoise=float(request.strength),
+            clip_skip=request.clip_skip,
         )
     )
     return {"prompt": json.dumps(graph, ensure_ascii=False)}
@@ -109,6 +110,11 @@ def parameters_text(
     request = result.request
     sampler, schedule = a1111_sampler(result.scheduler)
     extra = {"Schedule type": schedule} if schedule else {}
+    if request.clip_skip > 1:
+        extra["Clip skip"] = str(request.clip_skip)
+    if request.variation_seed is not None and request.variation_strength > 0:
+        extra["Variation seed"] = str(request.variation_seed + index)
+        extra["Variation seed strength"] = f"{float(request.variation_strength):g}"
     extra |= hashes or {}
     return format_parameters(
         ImageSettings(
@@ -146,6 +152,7 @@ def product_of(
             count=1,
             prompt=result.prompts[index],
             negative_prompt=result.negative_prompts[index],
+            variation_seed=None if used.variation_seed is None else used.variation_seed + index,
         )
         templates = {
             key: text

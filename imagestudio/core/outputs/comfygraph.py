@@ -33,6 +33,7 @@ class GraphSettings:
     loras: Sequence[tuple[str, float]] = ()  # (file name, weight)
     init_image: str | None = None  # a file name, for LoadImage
     denoise: float = 1.0
+    clip_skip: int = 1  # A1111's; CLIPSetLastLayer at -clip_skip (ComfyUI's -1 is the default)
 
 
 def _node(kind: str, title: str, **inputs: Any) -> dict[str, Any]:
@@ -58,6 +59,11 @@ def api_graph(settings: GraphSettings) -> dict[str, Any]:
             strength_clip=weight,
         )
         model, clip = [node_id, 0], [node_id, 1]
+    if settings.clip_skip > 1:
+        graph["9"] = _node(
+            "CLIPSetLastLayer", "Clip skip", clip=clip, stop_at_clip_layer=-settings.clip_skip
+        )
+        clip = ["9", 0]
     graph["2"] = _node("CLIPTextEncode", "Positive", text=settings.prompt, clip=clip)
     graph["3"] = _node("CLIPTextEncode", "Negative", text=settings.negative_prompt, clip=clip)
     if settings.init_image is not None:

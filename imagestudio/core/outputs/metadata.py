@@ -161,6 +161,15 @@ class ImageSettings:
             values["strength"] = self.denoising_strength
         if self.loras:
             values["loras"] = [list(lora) for lora in self.loras]
+        for key, name, read in (
+            ("clip_skip", "Clip skip", _to_int),
+            ("variation_seed", "Variation seed", _to_int),
+            ("variation_strength", "Variation seed strength", _to_float),
+        ):
+            raw = self.extra.get(name)
+            number = read(raw) if isinstance(raw, str) else None
+            if number is not None:
+                values[key] = number
         return {key: value for key, value in values.items() if value is not None}
 
 

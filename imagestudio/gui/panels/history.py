@@ -163,6 +163,9 @@ def status_icon(palette: QPalette, symbol: str) -> QIcon:
     return QIcon(pixmap)
 
 
+VARIATIONS = 4  # how many pictures "Vary" queues
+
+
 class _IconProvider:
     """Thumbnails of first outputs, cached by path; a quiet status tile otherwise."""
 
@@ -288,6 +291,7 @@ class HistoryPanel(QWidget):
 
     load_requested = Signal(object)  # JobRecord
     rerun_requested = Signal(object)  # JobRecord
+    vary_requested = Signal(object)  # JobRecord
 
     def __init__(self, store: HistoryStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -405,6 +409,13 @@ class HistoryPanel(QWidget):
         rerun = menu.addAction("Re-run")
         rerun.setToolTip("Run this job again with the same settings and seed")
         rerun.triggered.connect(lambda: self.rerun_requested.emit(record))
+        if record.kind == "generate" and not record.init_image:
+            vary = menu.addAction(f"Vary ({VARIATIONS} variations)")
+            vary.setToolTip(
+                "Queue pictures close to this one: the same seed, each nudged toward another "
+                "seed (A1111's variation seed)"
+            )
+            vary.triggered.connect(lambda: self.vary_requested.emit(record))
         menu.addSeparator()
         copy = menu.addAction("Copy prompt")
         copy.setEnabled(bool(record.prompt))

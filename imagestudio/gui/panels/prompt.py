@@ -44,6 +44,7 @@ from imagestudio.core.schedulers import (
     scheduler_names,
 )
 from imagestudio.gui.panels.loras import LoraList
+from imagestudio.gui.widgets.advanced import AdvancedGroup
 from imagestudio.gui.widgets.forms import named, number_box, spin_box
 from imagestudio.gui.widgets.init_image import InitImageGroup
 from imagestudio.gui.widgets.model_picker import OTHER_FOLDER_TEXT, ModelPicker
@@ -207,6 +208,7 @@ class PromptPanel(QWidget):
         )
 
         self.lora_list = LoraList(self)
+        self.advanced_group = AdvancedGroup(self)
         self.img2img_group = InitImageGroup(self)
         # the group's parts, as the panel's own (tests and the tab order reach them here)
         self.image_drop = self.img2img_group.drop_area
@@ -272,6 +274,7 @@ class PromptPanel(QWidget):
         form.addRow("&Images", self.count_spin)
         layout.addLayout(form)
         layout.addWidget(self.lora_list)
+        layout.addWidget(self.advanced_group)
         layout.addWidget(self.img2img_group)
 
         # Not in this (scrolling) layout: the window pins it under the form.
@@ -474,6 +477,7 @@ class PromptPanel(QWidget):
             init_image=init_image,
             strength=self.img2img_group.strength(),
             loras=self.lora_list.loras(),
+            **self.advanced_group.values(),
         )
         if img2img and init_image is None:
             raise InvalidRequest(
@@ -567,6 +571,7 @@ class PromptPanel(QWidget):
             # a hand-edited or old saved form: keep the rows as they are
             with contextlib.suppress(InvalidRequest):
                 self.lora_list.set_loras(GenerationRequest(prompt="x", loras=values["loras"]).loras)
+        self.advanced_group.set_values(values)
 
     def _set_init_image(self, path: object, trusted: bool) -> None:
         if path is None:
@@ -631,6 +636,7 @@ class PromptPanel(QWidget):
             "init_image": self.image_drop.path(),
             "strength": self.img2img_group.strength(),
             "loras": [list(item) for item in self.lora_list.loras()],
+            **self.advanced_group.state(),
             "size": self.size_combo.currentData(),
             "img2img": self.img2img_group.isChecked(),
         }

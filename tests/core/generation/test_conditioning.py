@@ -164,3 +164,54 @@ def test_weighting_break_and_long_prompts_change_the_picture_as_they_should(
     first = picture(engine, tiny_model, long, notices)
     assert not np.array_equal(first, picture(engine, tiny_model, changed))
     assert notices == []  # read whole: no "the rest is ignored" notice any more
+
+
+@pytest.mark.parametrize("family", ["sd1", "sdxl"])
+def test_clip_skip_is_a1111s_and_matches_diffusers_one_less(pipes, family: str) -> None:
+    pipe = pipes[family]
+    prompt = "a watercolour fox"
+    default = encode_prompts(pipe, [prompt], [""], "cpu")
+    assert torch.equal(
+        encode_prompts(pipe, [prompt], [""], "cpu", clip_skip=1).prompt_embeds,
+        default.prompt_embeds,
+    )
+    skipped = encode_prompts(pipe, [prompt], [""], "cpu", clip_skip=2)
+    assert not torch.equal(skipped.prompt_embeds, default.prompt_embeds)
+    with torch.no_grad():
+        if family == "sdxl":  # diffusers counts from 0: its clip_skip=1 is A1111's "Clip skip 2"
+            expected = pipe.encode_prompt(
+                prompt=prompt,
+                device="cpu",
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=True,
+                negative_prompt=None,
+                clip_skip=1,
+            )[0]
+        else:  # A1111 and diffusers: the layer before the last, through the final layer norm
+            ids = pipe.tokenizer(prompt, padding="max_length", return_tensors="pt").input_ids
+            encoder = pipe.text_encoder
+            hidden = encoder(ids, output_hidden_states=True).hidden_states[-2]
+            expected = encoder.final_layer_norm(hidden)
+    assert torch.allclose(skipped.prompt_embeds, expected, atol=1e-6)
+
+
+def test_clip_skip_past_the_encoder_is_a_sentence(pipes) -> None:
+    from imagestudio.core.errors import InvalidRequest
+
+    layers = pipes["sd1"].text_encoder.config.num_hidden_layers
+    encode_prompts(pipes["sd1"], ["x"], [""], "cpu", clip_skip=layers)
+    with pytest.raises(InvalidRequest, match=f"has {layers} layers"):
+        encode_prompts(pipes["sd1"], ["x"], [""], "cpu", clip_skip=layers + 1)
+
+
+def test_variations_run_from_the_seed_to_the_variation_seed(engine: Engine, tiny_model: Path):
+    def run(**changes) -> np.ndarray:
+        request = GenerationRequest(prompt="a red circle", model=str(tiny_model), steps=2, seed=7)
+        return np.asarray(engine.generate(request.replace(**changes)).images[0])
+
+    seed, other = run(), run(seed=99)
+    assert np.array_equal(run(variation_seed=99, variation_strength=0.0), seed)
+    assert np.array_equal(run(variation_seed=99, variation_strength=1.0), other)
+    halfway = run(variation_seed=99, variation_strength=0.5)
+    assert not np.array_equal(halfway, seed) and not np.array_equal(halfway, other)
+    assert not np.array_equal(run(clip_skip=2), seed)
