@@ -16,7 +16,12 @@ from imagestudio.cli.console import (
 )
 from imagestudio.cli.parser import EXIT_CANCELLED, EXIT_MODEL, EXIT_OK, Parser
 from imagestudio.core.errors import InvalidRequest, JobCancelled
-from imagestudio.core.vocabulary import DETAIL_LABELS, FAMILY_LABELS, SOURCE_LABELS
+from imagestudio.core.vocabulary import (
+    DETAIL_LABELS,
+    FAMILY_LABELS,
+    SHORT_FAMILY,
+    SOURCE_LABELS,
+)
 
 if TYPE_CHECKING:
     from imagestudio.core.models.library import ModelEntry
@@ -85,8 +90,16 @@ def _library(settings: Settings) -> list[ModelEntry]:
     return scan_library(settings.resolved_models_dir(), settings.resolved_hf_cache())
 
 
+def _role_label(entry: ModelEntry) -> str:
+    if entry.role == "model":
+        return FAMILY_LABELS[entry.ref.family]
+    what = "LoRA" if entry.role == "lora" else "Embedding"
+    family = entry.ref.family
+    return f"{what} ({SHORT_FAMILY[family]})" if family in SHORT_FAMILY else what
+
+
 def _label(entry: ModelEntry) -> str:
-    label = "LoRA" if entry.role == "lora" else FAMILY_LABELS[entry.ref.family]
+    label = _role_label(entry)
     if entry.detail:
         label += f" {DETAIL_LABELS.get(entry.detail, entry.detail)}"
     return label
@@ -94,7 +107,7 @@ def _label(entry: ModelEntry) -> str:
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     entries = _library(settings)
-    shown = [e for e in entries if getattr(args, "all", False) or e.usable or e.role == "lora"]
+    shown = [e for e in entries if getattr(args, "all", False) or e.usable or e.role != "model"]
     width = max([len(e.name) for e in shown] + [4])
     print(f"{'name':<{width}}  {'family':<22} {'size':>8}  {'precision':<9} where")
     for entry in shown:
@@ -102,7 +115,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
             f"{entry.name:<{width}}  {_label(entry):<22} {size_text(entry.size_bytes):>8}  "
             f"{entry.precision:<9} {SOURCE_LABELS[entry.ref.source]}"
         )
-        if entry.problem and entry.role != "lora":
+        if entry.problem and entry.role == "model":
             print(f"{'':<{width}}  cannot load: {entry.problem}")
     hidden = len(entries) - len(shown)
     if hidden:
@@ -122,7 +135,7 @@ def _info(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_MODEL  # resolve_model said why
         entry = describe_path(path.resolve())
     detail = f" ({entry.detail})" if entry.detail else ""
-    what = "LoRA" if entry.role == "lora" else FAMILY_LABELS[entry.ref.family]
+    what = _role_label(entry)
     print(f"name:      {entry.name}")
     print(f"path:      {entry.ref.path}")
     print(f"kind:      {what}{detail}")

@@ -38,8 +38,9 @@ LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 #: Where the library found a model.
 ModelSource = Literal["builtin", "library", "hf_cache", "path"]
 
-#: What a library entry is for: a model to generate with, or a LoRA to add to one.
-EntryRole = Literal["model", "lora"]
+#: What a library entry is for: a model to generate with, a LoRA to add to one, or a
+#: textual-inversion embedding to name in a prompt.
+EntryRole = Literal["model", "lora", "embedding"]
 
 #: What a single .safetensors file holds, read from its tensor names.
 FileRole = Literal["checkpoint", "lora", "vae", "unet", "embedding", "unknown"]
@@ -87,6 +88,8 @@ FAMILY_LABELS: dict[Family, str] = {
     "sdxl": "Stable Diffusion XL",
     "unknown": "custom SD-type model",
 }
+#: Families in a few letters, for narrow columns.
+SHORT_FAMILY: dict[Family, str] = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"}
 SOURCE_LABELS: dict[ModelSource, str] = {
     "builtin": "built in",
     "library": "models folder",

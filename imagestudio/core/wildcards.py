@@ -18,7 +18,13 @@ from pathlib import Path
 
 from imagestudio.core.errors import InvalidRequest
 
-__all__ = ["MAX_DEPTH", "has_dynamic_syntax", "resolve_prompts", "wildcard_names"]
+__all__ = [
+    "MAX_DEPTH",
+    "has_dynamic_syntax",
+    "resolve_prompts",
+    "wildcard_files",
+    "wildcard_names",
+]
 
 MAX_DEPTH = 10  # wildcards inside wildcards; more is a loop or a mistake
 # __name__, __folder/name__, __colour*__ (a glob); not a plain double underscore in a word
@@ -28,6 +34,15 @@ _WILDCARD = re.compile(r"__([A-Za-z0-9*?][\w*?./\- ]*?)__")
 def has_dynamic_syntax(prompt: str) -> bool:
     """True if `prompt` has alternatives (a brace) or a wildcard."""
     return "{" in prompt or bool(_WILDCARD.search(prompt))
+
+
+def wildcard_files(folder: Path) -> list[str]:
+    """The wildcards `folder` holds, as a prompt names them: ``__name__``, ``__sub/name__``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    names = (p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.txt"))
+    return sorted(f"__{name}__" for name in names if " " not in name)
 
 
 def wildcard_names(text: str) -> list[str]:

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from imagestudio import __version__
 from imagestudio.core.errors import HistoryError, ImageError, InvalidRequest
+from imagestudio.core.generation.embeddings import embedding_files
 from imagestudio.core.models.library import scan_library
 from imagestudio.core.models.recommended import RecommendedModel
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
@@ -60,6 +61,7 @@ from imagestudio.core.requests import (
 )
 from imagestudio.core.settings import Settings, load_settings, save_settings
 from imagestudio.core.vocabulary import JobKind
+from imagestudio.core.wildcards import wildcard_files
 from imagestudio.gui.dialogs.settings import SettingsDialog
 from imagestudio.gui.images import image_path_from_mime, qimage_from_array
 from imagestudio.gui.menus import build_menus
@@ -624,6 +626,9 @@ class MainWindow(QMainWindow):
         refs = [entry.ref for entry in library if entry.usable]
         entries = [(entry.label(), entry.name) for entry in library if entry.usable]
         self.prompt.set_loras_available([e.name for e in library if e.role == "lora"])
+        # words the prompt boxes complete: embeddings by name, wildcard files as __name__
+        words = [*embedding_files(models_dir), *wildcard_files(app_paths().wildcards_dir)]
+        self.prompt.set_prompt_words(words)
         self.prompt.set_native_sizes(
             {e.name: e.info["native_size"] for e in library if e.info.get("native_size")}
         )

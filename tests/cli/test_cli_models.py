@@ -134,3 +134,22 @@ def test_download_then_generate_with_it(capsys, hub) -> None:  # noqa: F811 - th
     assert code == cli.EXIT_OK, err
     code, _, err = run(capsys, "models", "download", "test/tiny-sd", "--name", "fetched")
     assert code != cli.EXIT_OK and "fetched" in one_error_line(err)
+
+
+def test_embeddings_are_imported_into_their_folder_and_listed(capsys, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    source = tmp_path / "ink-wash.safetensors"
+    save_file({"emb_params": torch.ones(2, 768)}, str(source))
+    code, _, err = run(capsys, "models", "import", str(source))
+    assert code == cli.EXIT_OK, err
+    assert (app_paths().models_dir / "embeddings" / "ink-wash.safetensors").is_file()
+    xl = app_paths().models_dir / "embeddings" / "xl-style.safetensors"
+    save_file({"clip_l": torch.ones(1, 768), "clip_g": torch.ones(1, 1280)}, str(xl))
+    code, out, _ = run(capsys, "models", "list")
+    assert code == cli.EXIT_OK
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert "Embedding (SD 1.x)" in rows["embeddings/ink-wash"]
+    assert "Embedding (SDXL)" in rows["embeddings/xl-style"]
+    code, _, err = run(capsys, "generate", "a cat", "--model", "embeddings/ink-wash")
+    assert code == cli.EXIT_MODEL and "write its name in a prompt" in one_error_line(err)

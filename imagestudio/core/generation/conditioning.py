@@ -22,7 +22,8 @@ procedure below is A1111's (modules/sd_hijack_clip.py), written from its descrip
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ from imagestudio.core.promptsyntax import parse_attention
 
 if TYPE_CHECKING:
     import torch
+
+    from imagestudio.core.generation.embeddings import Embedding
 
 CHUNK_TOKENS = 75  # CLIP reads 77: BOS, 75 tokens, EOS
 COMMA_BACKTRACK = 20  # A1111's default "prompt word wrap length limit"
@@ -51,17 +54,26 @@ class Chunk:
 
     ids: tuple[int, ...]
     weights: tuple[float, ...]
+    # (position, embedding name): the embedding's vectors go in from that position on
+    fixes: tuple[tuple[int, str], ...] = ()
 
     @property
     def weighted(self) -> bool:
         return any(w != 1.0 for w in self.weights)
 
 
-def tokenize_chunks(tokenizer: Any, prompt: str, convert: Any = None) -> list[Chunk]:
+def tokenize_chunks(
+    tokenizer: Any,
+    prompt: str,
+    convert: Any = None,
+    embeddings: Mapping[str, int] | None = None,
+) -> list[Chunk]:
     """`prompt` as 77-token chunks for `tokenizer` (see the module docstring, steps 1-3).
 
     `convert(text, tokenizer)`, when given, rewrites a run before tokenizing (diffusers'
-    `maybe_convert_prompt`, which spells out multi-vector textual-inversion tokens).
+    `maybe_convert_prompt`). `embeddings` (name -> number of vectors): where a name stands as a
+    word, that many placeholder tokens, which the encoder replaces with the vectors; an
+    embedding is never split over two chunks (A1111 moves it to the next one).
     """
     bos = tokenizer.bos_token_id
     eos = tokenizer.eos_token_id
@@ -69,42 +81,78 @@ def tokenize_chunks(tokenizer: Any, prompt: str, convert: Any = None) -> list[Ch
     comma = _comma_id(tokenizer)
     length = chunk_length(tokenizer)
     backtrack = min(COMMA_BACKTRACK, length // 3)
+    found = _embedding_pattern(embeddings or {})
+    lookup = {name.lower(): (name, count) for name, count in (embeddings or {}).items()}
     chunks: list[Chunk] = []
     ids: list[int] = []
     weights: list[float] = []
+    fixes: list[tuple[int, str]] = []  # (index in `ids`, name)
     last_comma = -1
 
     def close() -> None:
-        nonlocal ids, weights, last_comma
+        nonlocal ids, weights, fixes, last_comma
         fill = length - len(ids)
         # EOS, then the pad token (SD 1.x's pad is EOS itself; SD 2.x's and SDXL's second is
         # not): what the tokenizer's own max-length padding gives.
         body = [bos, *ids, eos, *[pad] * fill]
-        chunks.append(Chunk(tuple(body), (1.0, *weights, 1.0, *[1.0] * fill)))
-        ids, weights, last_comma = [], [], -1
+        placed = tuple((1 + index, name) for index, name in fixes)  # after BOS
+        chunks.append(Chunk(tuple(body), (1.0, *weights, 1.0, *[1.0] * fill), placed))
+        ids, weights, fixes, last_comma = [], [], [], -1
+
+    def add_token(token: int, weight: float) -> None:
+        nonlocal ids, weights, fixes, last_comma
+        if len(ids) == length:
+            if token != comma and last_comma >= 0 and len(ids) - last_comma <= backtrack:
+                # the words after the last comma move on, so a phrase is not cut in two
+                cut = last_comma + 1
+                carried = (ids[cut:], weights[cut:], [(i - cut, n) for i, n in fixes if i >= cut])
+                ids, weights = ids[:cut], weights[:cut]
+                fixes = [(i, n) for i, n in fixes if i < cut]
+                close()
+                ids, weights, fixes = carried
+            else:
+                close()
+        if token == comma:
+            last_comma = len(ids)
+        ids.append(token)
+        weights.append(weight)
+
+    # Any id but BOS and EOS (CLIP pools at the first EOS, so EOS must not stand in here);
+    # A1111 uses 0 too. The encoder overwrites these positions' vectors.
+    placeholder = next(i for i in (0, 1, 2) if i not in (bos, eos))
+
+    def add_embedding(name: str, count: int, weight: float) -> None:
+        if len(ids) + count > length:
+            close()
+        fixes.append((len(ids), name))
+        ids.extend([placeholder] * count)
+        weights.extend([weight] * count)
 
     for run in parse_attention(prompt):
         if run.is_break:
             close()
             continue
-        text = convert(run.text, tokenizer) if convert is not None else run.text
-        for token in tokenizer(text, add_special_tokens=False, truncation=False).input_ids:
-            if len(ids) == length:
-                if token != comma and last_comma >= 0 and len(ids) - last_comma <= backtrack:
-                    cut = last_comma + 1
-                    carried_ids, carried_weights = ids[cut:], weights[cut:]
-                    ids, weights = ids[:cut], weights[:cut]
-                    close()
-                    ids, weights = carried_ids, carried_weights
-                else:
-                    close()
-            if token == comma:
-                last_comma = len(ids)
-            ids.append(token)
-            weights.append(run.weight)
+        pieces = found.split(run.text) if found is not None else [run.text]
+        for index, piece in enumerate(pieces):
+            if index % 2:  # a name the pattern caught
+                name, count = lookup[piece.lower()]
+                add_embedding(name, count, run.weight)
+            elif piece:
+                text = convert(piece, tokenizer) if convert is not None else piece
+                for token in tokenizer(text, add_special_tokens=False, truncation=False).input_ids:
+                    add_token(token, run.weight)
     if ids or not chunks:
         close()
     return chunks
+
+
+def _embedding_pattern(embeddings: Mapping[str, int]) -> re.Pattern[str] | None:
+    """Embedding names as whole words, any case, longest first; one group (for re.split)."""
+    if not embeddings:
+        return None
+    names = sorted(embeddings, key=len, reverse=True)
+    alternatives = "|".join(re.escape(name) for name in names)
+    return re.compile(rf"(?<![\w\-])({alternatives})(?![\w\-])", re.IGNORECASE)
 
 
 def _comma_id(tokenizer: Any) -> int | None:
@@ -138,6 +186,7 @@ class _Encoder:
     model: Any
     penultimate: bool  # SDXL: hidden_states[-2]; SD 1.x/2.x: the last hidden state
     pooled: bool  # this encoder gives SDXL's pooled embedding
+    slot: int = 0  # which of an embedding's vector sets it reads (SDXL: 0 clip_l, 1 clip_g)
 
 
 def _encoders(pipe: Any) -> list[_Encoder]:
@@ -146,9 +195,19 @@ def _encoders(pipe: Any) -> list[_Encoder]:
         return [_Encoder(pipe.tokenizer, pipe.text_encoder, penultimate=False, pooled=False)]
     encoders = []
     if getattr(pipe, "text_encoder", None) is not None:
-        encoders.append(_Encoder(pipe.tokenizer, pipe.text_encoder, True, False))
-    encoders.append(_Encoder(pipe.tokenizer_2, second, True, True))
+        encoders.append(_Encoder(pipe.tokenizer, pipe.text_encoder, True, False, 0))
+    encoders.append(_Encoder(pipe.tokenizer_2, second, True, True, 1))
     return encoders
+
+
+def encoder_widths(pipe: Any) -> tuple[int, ...]:
+    """The width of each text encoder's vectors, as an embedding for `pipe` must have them (SDXL
+    embeddings carry both sets even for a pipeline with only the second encoder)."""
+    encoders = _encoders(pipe)
+    widths = tuple(int(e.model.config.hidden_size) for e in encoders)
+    if len(encoders) == 1 and encoders[0].slot == 1:
+        return (768, *widths)
+    return widths
 
 
 def encode_prompts(
@@ -157,12 +216,14 @@ def encode_prompts(
     negatives: Sequence[str],
     device: Any,
     clip_skip: int = 1,
+    embeddings: Sequence[Embedding] = (),
 ) -> Conditioning:
     """Embeddings for a batch: `prompts[i]` with `negatives[i]` (the same length).
 
     `clip_skip` is A1111's: 1 reads the layer diffusers reads (SD 1.x/2.x the last, SDXL the
     penultimate), each step up one layer earlier (SD 1.x/2.x then through the final layer norm,
-    as A1111 and diffusers do). Raises InvalidRequest past the encoder's depth.
+    as A1111 and diffusers do). Raises InvalidRequest past the encoder's depth. `embeddings`
+    (read and checked, see core.generation.embeddings) go in where their names stand.
 
     Equal prompts are encoded once. Every row gets the same number of chunks (the longest
     prompt's or negative's), extended with empty-prompt chunks as A1111 does.
@@ -176,14 +237,16 @@ def encode_prompts(
     encoders = _encoders(pipe)
     _check_clip_skip(encoders, clip_skip)
     texts = list(dict.fromkeys([*prompts, *negatives, ""]))
+    counts = {e.name: e.count for e in embeddings}
+    vectors = {e.name: e.vectors for e in embeddings}
     # text -> per encoder: list of (embeddings (1, 77, dim), pooled (1, dim) or None) per chunk
     encoded: dict[str, list[list[tuple[torch.Tensor, torch.Tensor | None]]]] = {}
     with torch.no_grad():
         for text in texts:
             encoded[text] = [
-                [_encode_chunk(encoder, chunk, device, clip_skip) for chunk in chunks]
+                [_encode_chunk(encoder, chunk, device, clip_skip, vectors) for chunk in chunks]
                 for encoder, chunks in (
-                    (e, tokenize_chunks(e.tokenizer, text, convert)) for e in encoders
+                    (e, tokenize_chunks(e.tokenizer, text, convert, counts)) for e in encoders
                 )
             ]
         length = max(len(encoded[t][0]) for t in [*prompts, *negatives])
@@ -228,7 +291,11 @@ def _check_clip_skip(encoders: list[_Encoder], clip_skip: int) -> None:
 
 
 def _encode_chunk(
-    encoder: _Encoder, chunk: Chunk, device: Any, clip_skip: int = 1
+    encoder: _Encoder,
+    chunk: Chunk,
+    device: Any,
+    clip_skip: int = 1,
+    vectors: Mapping[str, Sequence[torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     import torch
 
@@ -240,7 +307,24 @@ def _encode_chunk(
         mask = torch.tensor([[1] * (first_eos + 1) + [0] * (len(chunk.ids) - first_eos - 1)])
         mask = mask.to(device)
     hidden = encoder.penultimate or clip_skip > 1
-    output = encoder.model(ids, attention_mask=mask, output_hidden_states=hidden)
+    handle = None
+    if chunk.fixes and vectors:
+        # the embeddings' vectors in place of their placeholder tokens, before the position
+        # embeddings are added (A1111 hooks the same layer); the model itself is not changed
+        fixes = [(at, vectors[name][encoder.slot]) for at, name in chunk.fixes]
+
+        def put_vectors(module: Any, args: Any, output: torch.Tensor) -> torch.Tensor:
+            output = output.clone()
+            for at, values in fixes:
+                output[:, at : at + values.shape[0]] = values.to(output.device, output.dtype)
+            return output
+
+        handle = encoder.model.get_input_embeddings().register_forward_hook(put_vectors)
+    try:
+        output = encoder.model(ids, attention_mask=mask, output_hidden_states=hidden)
+    finally:
+        if handle is not None:
+            handle.remove()
     if encoder.penultimate:
         embeds = output.hidden_states[-(clip_skip + 1)]
     elif clip_skip > 1:

@@ -31,7 +31,8 @@ from imagestudio.core.errors import (
     ModelError,
     OutOfMemory,
 )
-from imagestudio.core.generation.conditioning import encode_prompts
+from imagestudio.core.generation.conditioning import encode_prompts, encoder_widths
+from imagestudio.core.generation.embeddings import embeddings_for
 from imagestudio.core.generation.lora import LoraSet, resolve_lora
 from imagestudio.core.generation.memory import (
     apply_plan,
@@ -501,8 +502,11 @@ class Engine:
         # A1111's prompt syntax (weights, BREAK, any length) becomes embeddings here; the
         # pipeline never sees the text (see core.generation.conditioning).
         prompts, negatives = texts
+        embeddings = embeddings_for(
+            [*prompts, *negatives], self.models_dir, encoder_widths(pipe), loaded.ref.family
+        )
         conditioning = encode_prompts(
-            pipe, prompts, negatives, pipe._execution_device, request.clip_skip
+            pipe, prompts, negatives, pipe._execution_device, request.clip_skip, embeddings
         )
         common: dict[str, Any] = {
             **conditioning.pipeline_kwargs(),

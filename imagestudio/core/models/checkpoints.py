@@ -103,6 +103,25 @@ class Header:
         return _DTYPE_NAMES.get(dtype, dtype.lower())
 
 
+def embedding_family(shapes: Mapping[str, tuple[int, ...]]) -> Family | None:
+    """The family a textual-inversion embedding's tensor shapes are for ("unknown": a width no
+    known family has, as for a custom model), or None when they are no embedding: A1111's
+    ``emb_params``, diffusers' one tensor named after its token, SDXL's ``clip_l``+``clip_g``."""
+    if set(shapes) == {"clip_l", "clip_g"}:
+        return "sdxl" if (shapes["clip_l"][-1], shapes["clip_g"][-1]) == (768, 1280) else "unknown"
+    if set(shapes) != {"emb_params"} and (len(shapes) != 1 or "." in next(iter(shapes))):
+        return None
+    key, shape = next(iter(shapes.items()))
+    if not 1 <= len(shape) <= 2:
+        return None
+    # one tensor under any other name: diffusers names it after its token, "<cat-toy>"; a
+    # stray small tensor is no embedding
+    if key != "emb_params" and not (key.startswith("<") and key.endswith(">")) and shape[-1] < 256:
+        return None
+    known: dict[int, Family] = {768: "sd1", 1024: "sd2"}
+    return known.get(shape[-1], "unknown")
+
+
 def read_header(path: Path) -> Header:
     """Read a .safetensors header (a few KB to MB) without touching the tensors."""
     try:
@@ -285,8 +304,17 @@ def identify(header: Header) -> Signature:
                 "This file holds only a UNet, without text encoder or VAE; ImageStudio needs a "
                 "whole checkpoint or a diffusers model folder.",
             )
-        if any(k in ("emb_params", "string_to_param") or k.startswith("clip_") for k in keys):
-            return Signature("embedding", "unknown", "This is a textual-inversion embedding.")
+        shapes = {k: info.shape for k, info in header.tensors.items()}
+        if "string_to_param.*" in shapes:  # an A1111 .pt, converted
+            shapes = {"emb_params": shapes["string_to_param.*"]}
+        made_for = embedding_family(shapes) if len(shapes) <= 8 else None
+        if made_for is not None:
+            return Signature(
+                "embedding",
+                made_for,
+                "This is a textual-inversion embedding: put it in models/embeddings and write "
+                "its name in a prompt.",
+            )
         return Signature(
             "unknown",
             "unknown",

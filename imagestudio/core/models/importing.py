@@ -22,6 +22,7 @@ from imagestudio.core.models.checkpoints import (
     pickle_refusal,
 )
 from imagestudio.core.models.library import (
+    EMBEDDING_FOLDER,
     LORA_FOLDER,
     ModelEntry,
     describe_folder,
@@ -131,7 +132,9 @@ def _copy_in(
         raise ModelError(f"{source.name} cannot be imported: {entry.problem}")
     stem = name or (source.name if source.is_dir() else source.stem)
     stem = "".join(c if c.isalnum() or c in "-_. " else "_" for c in stem).strip(" .") or "model"
-    folder = models_dir / LORA_FOLDER if entry.role == "lora" else models_dir
+    folder = {"lora": models_dir / LORA_FOLDER, "embedding": models_dir / EMBEDDING_FOLDER}.get(
+        entry.role, models_dir
+    )
     target = folder / (stem if source.is_dir() else stem + SAFETENSORS_SUFFIX)
     if target.exists():
         raise ModelError(

@@ -43,6 +43,7 @@ from imagestudio.core.vocabulary import (
 __all__ = ["LORA_FOLDER", "ModelEntry", "ModelRef", "default_hf_cache", "resolve_model"]
 
 LORA_FOLDER = "loras"
+EMBEDDING_FOLDER = "embeddings"  # textual-inversion embeddings, named in prompts
 # Sub-folders of the models folder searched for models (models/sdxl/x.safetensors, ...).
 _SCAN_DEPTH = 3
 # Pipelines ImageStudio can run, by model_index.json's _class_name
@@ -307,8 +308,10 @@ def describe_single_file(path: Path, name: str, source: ModelSource = "library")
         ref = ModelRef(name, path, "unknown", layout="single_file", source=source)
         return ModelEntry(ref, size, "unknown", problem=_damaged(path, exc))
     ref = ModelRef(name, path, signature.family, layout="single_file", source=source)
-    role: EntryRole = "lora" if signature.role == "lora" else "model"
-    problem = None if role == "lora" else signature.problem
+    role: EntryRole = "model"
+    if signature.role in ("lora", "embedding"):
+        role = signature.role
+    problem = signature.problem if role == "model" else None
     precision = header.precision() if header else "unknown"
     info: dict[str, Any] = {
         "dims": dict(signature.dims),
@@ -350,7 +353,7 @@ def scan_models_folder(models_dir: Path) -> list[ModelEntry]:
             entries.append(describe_folder(path, name))
         elif path.is_file() and path.suffix.lower() == SAFETENSORS_SUFFIX:
             entry = describe_single_file(path, name)
-            if entry.role == "lora" or entry.info.get("role") == "checkpoint" or entry.problem:
+            if entry.role != "model" or entry.info.get("role") == "checkpoint" or entry.problem:
                 entries.append(entry)
         elif path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
             ref = ModelRef(name, path, "unknown", layout="single_file")
@@ -460,6 +463,11 @@ def _usable_ref(entry: ModelEntry) -> ModelRef:
     if entry.role == "lora":
         raise ModelError(
             f"{entry.name} is a LoRA, not a model: choose a model, then add the LoRA to it."
+        )
+    if entry.role == "embedding":
+        raise ModelError(
+            f"{entry.name} is a textual-inversion embedding, not a model: put it in "
+            "models/embeddings and write its name in a prompt."
         )
     if entry.problem:
         if entry.ref.layout == "single_file":

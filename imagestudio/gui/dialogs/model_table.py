@@ -25,9 +25,10 @@ def kind_text(entry: ModelEntry) -> str:
     """The Kind column: "Starter (built in)", "Stable Diffusion XL LCM", "LoRA"."""
     if entry.ref.builtin:
         return "Starter (built in)"
-    if entry.role == "lora":
+    if entry.role in ("lora", "embedding"):
+        what = "LoRA" if entry.role == "lora" else "Embedding"
         family = FAMILY_LABELS.get(entry.ref.family) if entry.ref.family != "unknown" else None
-        return f"LoRA · {family}" if family else "LoRA"
+        return f"{what} · {family}" if family else what
     if entry.problem and entry.ref.layout == "single_file" and entry.ref.family == "unknown":
         return "—"  # a pickle or a stray file: nothing is known about it
     family = FAMILY_LABELS.get(entry.ref.family, entry.ref.family)

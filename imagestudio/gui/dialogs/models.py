@@ -315,6 +315,11 @@ class ModelsDialog(QDialog):
             lines.append(entry.problem)
         elif entry.role == "lora":
             lines.append("A LoRA: a small add-on for a model of its family, not a model itself.")
+        elif entry.role == "embedding":
+            lines.append(
+                f"A textual-inversion embedding: write {entry.ref.path.stem} in a prompt of a "
+                "model of its family."
+            )
         else:
             lines.append("Ready: double-click it or press Use model to generate with it.")
         self.details.setText("\n".join(lines))

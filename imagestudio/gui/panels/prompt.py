@@ -600,6 +600,13 @@ class PromptPanel(QWidget):
         """The LoRAs in the library, for the LoRA rows."""
         self.lora_list.set_available(names)
 
+    def set_prompt_words(self, words: list[str]) -> None:
+        """Words both prompt boxes complete as they are typed (embeddings, wildcards)."""
+        for edit in (self.prompt_edit, self.negative_edit):
+            if edit.suggestions is None:
+                edit.suggestions = PromptSuggestions(edit)
+            edit.suggestions.set_words(words)
+
     def set_suggestions(self, prompts: list[str]) -> None:
         """Previous prompts to suggest while typing (latest first)."""
         if self.prompt_edit.suggestions is not None:

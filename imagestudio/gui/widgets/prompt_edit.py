@@ -40,6 +40,9 @@ class PromptSuggestions(QObject):
     def __init__(self, edit: QPlainTextEdit) -> None:
         super().__init__(edit)
         self._edit = edit
+        self._prompts: list[str] = []
+        self._words: list[str] = []  # embedding names, __wildcards__: completed word by word
+        self._word_mode = False
         self._model = QStringListModel(self)
         self._completer = QCompleter(self._model, self)
         self._completer.setWidget(edit)
@@ -68,12 +71,29 @@ class PromptSuggestions(QObject):
             if isinstance(prompt, str) and prompt.strip() and prompt not in seen:
                 seen.add(prompt)
                 unique.append(prompt)
-        self._model.setStringList(unique)
+        self._prompts = unique
+        if not self._word_mode:
+            self._model.setStringList(unique)
         if self.popup_visible():
             self.refresh()
 
     def prompts(self) -> list[str]:
-        return self._model.stringList()
+        return list(self._prompts)
+
+    def set_words(self, words: Iterable[str]) -> None:
+        """Words to complete where the cursor is (embedding names, ``__wildcard__`` names):
+        typing two letters of one offers it, choosing it replaces just that word."""
+        self._words = sorted({w for w in words if isinstance(w, str) and w.strip()}, key=str.lower)
+
+    def words(self) -> list[str]:
+        return list(self._words)
+
+    def _current_word(self) -> tuple[int, str]:
+        """(start, text) of the word being typed: from the last space, comma or bracket."""
+        cursor = self._edit.textCursor()
+        before = self._edit.toPlainText()[: cursor.position()]
+        start = max(before.rfind(c) for c in " \n\t,()[]{}|:") + 1
+        return start, before[start:]
 
     def popup_visible(self) -> bool:
         return self._popup.isVisible()
@@ -82,7 +102,19 @@ class PromptSuggestions(QObject):
         self._popup.hide()
 
     def refresh(self) -> None:
-        """Show, update or hide the popup for the text now in the edit."""
+        """Show, update or hide the popup for the text now in the edit: a word of `set_words`
+        being typed first, else previous prompts matching the whole text."""
+        _, word = self._current_word()
+        folded = word.casefold()
+        matching = [w for w in self._words if w.casefold().startswith(folded) and w != word]
+        if len(word) >= self.MIN_CHARS and matching:
+            self._set_mode(words=True)
+            self._completer.setCompletionPrefix(word)
+            rect = self._edit.cursorRect()
+            rect.setWidth(max(200, self._popup.sizeHintForColumn(0) + 24))
+            self._completer.complete(rect)
+            return
+        self._set_mode(words=False)
         text = self._edit.toPlainText().strip()
         if len(text) < self.MIN_CHARS:
             self.hide_popup()
@@ -96,7 +128,24 @@ class PromptSuggestions(QObject):
         rect.setWidth(max(self._edit.viewport().width(), 200))
         self._completer.complete(rect)
 
+    def _set_mode(self, words: bool) -> None:
+        if words == self._word_mode:
+            return
+        self._word_mode = words
+        self._model.setStringList(self._words if words else self._prompts)
+        self._completer.setFilterMode(
+            Qt.MatchFlag.MatchStartsWith if words else Qt.MatchFlag.MatchContains
+        )
+
     def _accept(self, text: str) -> None:
+        if self._word_mode:
+            start, word = self._current_word()
+            cursor = self._edit.textCursor()
+            cursor.setPosition(start)
+            cursor.setPosition(start + len(word), cursor.MoveMode.KeepAnchor)
+            cursor.insertText(text)
+            self._edit.setTextCursor(cursor)
+            return
         self._edit.setPlainText(text)
         cursor = self._edit.textCursor()
         cursor.movePosition(cursor.MoveOperation.End)

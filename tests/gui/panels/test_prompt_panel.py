@@ -707,3 +707,31 @@ def test_size_presets_follow_the_model_and_far_sizes_are_said(panel: PromptPanel
     panel.model_combo.select("starter", add=False)  # its preset is not the starter's: kept
     assert panel.size_combo.currentData() == "custom"
     assert (panel.width_spin.value(), panel.height_spin.value()) == (832, 1216)
+
+
+def test_embedding_and_wildcard_names_complete_word_by_word(qtbot, panel: PromptPanel) -> None:
+    panel.set_prompt_words(["bad-hands", "ink-wash", "__colour__"])
+    panel.set_suggestions(["a fox in the snow"])
+    edit = panel.prompt_edit
+    panel.show()
+    edit.setFocus()
+    qtbot.keyClicks(edit, "a fox, in")
+    suggestions = edit.suggestions
+    assert suggestions is not None and suggestions.popup_visible()
+    assert suggestions.completer().currentCompletion() == "ink-wash"
+    popup = suggestions.completer().popup()
+    popup.setCurrentIndex(popup.model().index(0, 0))
+    qtbot.keyClick(popup, Qt.Key.Key_Return)
+    assert edit.toPlainText() == "a fox, ink-wash"  # only the word was replaced
+    qtbot.keyClicks(edit, " __co")
+    assert suggestions.completer().currentCompletion() == "__colour__"
+    # the negative box completes the same words
+    negative = panel.negative_edit
+    negative.setFocus()
+    qtbot.keyClicks(negative, "bad")
+    assert negative.suggestions is not None
+    assert negative.suggestions.completer().currentCompletion() == "bad-hands"
+    # a whole previous prompt is still offered when no word matches
+    edit.clear()
+    qtbot.keyClicks(edit, "in the")
+    assert suggestions.completer().currentCompletion() == "a fox in the snow"
