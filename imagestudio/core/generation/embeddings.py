@@ -96,7 +96,7 @@ def load_embedding(name: str, path: Path) -> Embedding:
             f"{path.name} is not a textual-inversion embedding for SD 1.x, 2.x or XL "
             f"(its tensors: {', '.join(sorted(tensors))})."
         )
-    if family == "sdxl":
+    if "clip_l" in tensors and "clip_g" in tensors:  # SDXL's pair (any width: custom models)
         raw = [tensors["clip_l"], tensors["clip_g"]]
     else:
         raw = [tensors.get("emb_params", next(iter(tensors.values())))]
