@@ -94,6 +94,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="read the text encoder N layers from its end, 1-12, as A1111 counts (default 1)",
     )
     gen.add_argument(
+        "--vae",
+        default=None,
+        metavar="NAME",
+        help="decode with this VAE (a name in models/vae or a .safetensors path) instead of "
+        "the model's own",
+    )
+    gen.add_argument(
         "--variation-seed",
         type=whole_number,
         default=None,
@@ -231,6 +238,7 @@ def generate(args: argparse.Namespace) -> int:
         strength=args.strength,
         loras=tuple(parse_lora(text) for text in args.lora),
         clip_skip=args.clip_skip,
+        vae=args.vae,
         variation_seed=args.variation_seed,
         variation_strength=(
             args.variation_strength

@@ -93,7 +93,7 @@ def _library(settings: Settings) -> list[ModelEntry]:
 def _role_label(entry: ModelEntry) -> str:
     if entry.role == "model":
         return FAMILY_LABELS[entry.ref.family]
-    what = "LoRA" if entry.role == "lora" else "Embedding"
+    what = {"lora": "LoRA", "embedding": "Embedding", "vae": "VAE"}[entry.role]
     family = entry.ref.family
     return f"{what} ({SHORT_FAMILY[family]})" if family in SHORT_FAMILY else what
 

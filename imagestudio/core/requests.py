@@ -207,6 +207,8 @@ class GenerationRequest(_RequestBase):
     # `variation_seed` by `variation_strength` (0: the seed's picture, 1: the variation seed's)
     variation_seed: int | None = None
     variation_strength: float = 0.0
+    # a VAE in place of the model's own: a name in models/vae or a .safetensors path
+    vae: str | None = None
 
     def __post_init__(self) -> None:
         _check_text("prompt", self.prompt)
@@ -272,6 +274,11 @@ class GenerationRequest(_RequestBase):
                     f"With {self.count} images the variation seed can be at most "
                     f"{MAX_SEED - self.count + 1} (each image uses the next one)."
                 )
+        if self.vae is not None:
+            if not isinstance(self.vae, str):
+                raise InvalidRequest("The VAE must be given by name or by the path of its file.")
+            _check_text("VAE", self.vae)
+            object.__setattr__(self, "vae", self.vae.strip() or None)
         if self.variation_strength > 0 and self.variation_seed is None:
             raise InvalidRequest("A variation strength needs a variation seed: give one.")
         if self.variation_strength > 0 and self.init_image is not None:

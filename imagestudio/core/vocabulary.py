@@ -40,7 +40,7 @@ ModelSource = Literal["builtin", "library", "hf_cache", "path"]
 
 #: What a library entry is for: a model to generate with, a LoRA to add to one, or a
 #: textual-inversion embedding to name in a prompt.
-EntryRole = Literal["model", "lora", "embedding"]
+EntryRole = Literal["model", "lora", "embedding", "vae"]
 
 #: What a single .safetensors file holds, read from its tensor names.
 FileRole = Literal["checkpoint", "lora", "vae", "unet", "embedding", "unknown"]

@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 from imagestudio import __version__
 from imagestudio.core.errors import HistoryError, ImageError, InvalidRequest
 from imagestudio.core.generation.embeddings import embedding_files
-from imagestudio.core.models.library import scan_library
+from imagestudio.core.models.library import VAE_FOLDER, scan_library
 from imagestudio.core.models.recommended import RecommendedModel
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
 from imagestudio.core.outputs.metadata import read_settings
@@ -629,6 +629,14 @@ class MainWindow(QMainWindow):
         # words the prompt boxes complete: embeddings by name, wildcard files as __name__
         words = [*embedding_files(models_dir), *wildcard_files(app_paths().wildcards_dir)]
         self.prompt.set_prompt_words(words)
+        vae_folder = models_dir / VAE_FOLDER
+        self.prompt.advanced_group.set_vaes(
+            [
+                e.ref.path.stem if e.ref.path.parent == vae_folder else str(e.ref.path)
+                for e in library
+                if e.role == "vae"
+            ]
+        )
         self.prompt.set_native_sizes(
             {e.name: e.info["native_size"] for e in library if e.info.get("native_size")}
         )

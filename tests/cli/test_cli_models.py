@@ -146,9 +146,13 @@ def test_embeddings_are_imported_into_their_folder_and_listed(capsys, tmp_path: 
     assert (app_paths().models_dir / "embeddings" / "ink-wash.safetensors").is_file()
     xl = app_paths().models_dir / "embeddings" / "xl-style.safetensors"
     save_file({"clip_l": torch.ones(1, 768), "clip_g": torch.ones(1, 1280)}, str(xl))
+    vae = app_paths().models_dir / "vae" / "soft.safetensors"
+    vae.parent.mkdir()
+    save_file({"encoder.down_blocks.0.resnets.0.conv1.weight": torch.ones(4, 3, 3, 3)}, str(vae))
     code, out, _ = run(capsys, "models", "list")
     assert code == cli.EXIT_OK
     rows = {line.split()[0]: line for line in out.splitlines()}
+    assert "VAE" in rows["vae/soft"]
     assert "Embedding (SD 1.x)" in rows["embeddings/ink-wash"]
     assert "Embedding (SDXL)" in rows["embeddings/xl-style"]
     code, _, err = run(capsys, "generate", "a cat", "--model", "embeddings/ink-wash")

@@ -43,6 +43,7 @@ from imagestudio.core.generation.memory import (
 )
 from imagestudio.core.generation.previews import PreviewMapper, latent_rgb_for_model
 from imagestudio.core.generation.sizes import size_warning
+from imagestudio.core.generation.vae import load_vae, resolve_vae
 from imagestudio.core.images import load_rgb
 from imagestudio.core.models.library import ModelRef, resolve_model
 from imagestudio.core.models.singlefile import load_single_file
@@ -96,6 +97,7 @@ class GenerationResult:
     # request's own text when it has none)
     prompts: list[str] = field(default_factory=list)
     negative_prompts: list[str] = field(default_factory=list)
+    vae_path: str | None = None  # the VAE file used in place of the model's own
 
     def __post_init__(self) -> None:
         if not self.prompts:
@@ -121,6 +123,8 @@ class _Loaded:
     img2img: Any = None
     loras: LoraSet = field(default_factory=LoraSet)
     offload: Offload = "none"
+    base_vae: Any = None  # the model's own VAE, while another is in
+    vae_override: tuple[Path, Any] | None = None  # (file, the loaded VAE)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -381,6 +385,7 @@ class Engine:
             # Read the init image first: a bad file should not cost a model load.
             init = read_image(request.init_image) if request.init_image else None
             loras = [(resolve_lora(name, self.models_dir), w) for name, w in request.loras]
+            vae_file = resolve_vae(request.vae, self.models_dir) if request.vae else None
             first = request.seed
             if first is None:
                 first = random.randint(0, 2**32 - request.count)
@@ -400,6 +405,7 @@ class Engine:
                     loras,
                     seeds,
                     texts,
+                    vae_file,
                     on_step,
                     is_cancelled,
                     on_notice,
@@ -429,6 +435,7 @@ class Engine:
         loras: list[tuple[Path, float]],
         seeds: list[int],
         texts: tuple[list[str], list[str]],
+        vae_file: Path | None,
         on_step: StepCallback | None,
         is_cancelled: CancelCheck | None,
         on_notice: NoticeCallback | None,
@@ -447,6 +454,7 @@ class Engine:
                 on_notice(text)
 
         loaded.loras.apply(pipe, loras, on_notice)
+        self._use_vae(loaded, vae_file)
         init_image = None
         if init is not None:
             init_image, width, height = self._fit_init_image(init, request, notice)
@@ -544,7 +552,26 @@ class Engine:
             warnings=warnings,
             prompts=prompts,
             negative_prompts=negatives,
+            vae_path=str(vae_file) if vae_file else None,
         )
+
+    @staticmethod
+    def _use_vae(loaded: _Loaded, path: Path | None) -> None:
+        """Decode with the VAE in `path` (loaded once, kept while the same file is asked for),
+        or with the model's own when None."""
+        pipe = loaded.pipe
+        if loaded.base_vae is None:
+            loaded.base_vae = pipe.vae
+        if path is None:
+            vae = loaded.base_vae
+        else:
+            if loaded.vae_override is None or loaded.vae_override[0] != path:
+                loaded.vae_override = None  # the old one goes before the new one loads
+                loaded.vae_override = (path, load_vae(path, loaded.base_vae))
+            vae = loaded.vae_override[1]
+        pipe.vae = vae
+        if loaded.img2img is not None:
+            loaded.img2img.vae = vae
 
     def _img2img_pipe(self, loaded: _Loaded) -> Any:
         if loaded.img2img is None:

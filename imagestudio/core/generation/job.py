@@ -11,6 +11,7 @@ from imagestudio.core.callbacks import JobContext
 from imagestudio.core.errors import ModelError
 from imagestudio.core.generation.engine import Engine, GenerationResult
 from imagestudio.core.generation.lora import resolve_lora
+from imagestudio.core.generation.vae import vae_name
 from imagestudio.core.loratags import lora_name
 from imagestudio.core.models.hashes import lora_hash, model_hash
 from imagestudio.core.outcomes import Picture, Product
@@ -64,6 +65,12 @@ def model_hashes(
             loras.append(f"{lora_name(name)}: {digest}")
     if loras:
         hashes["Lora hashes"] = ", ".join(loras)
+    if result.vae_path:
+        vae = Path(result.vae_path)
+        hashes["VAE"] = vae_name(vae)
+        digest = model_hash(vae, cache_dir)
+        if digest:
+            hashes["VAE hash"] = digest
     return hashes
 
 

@@ -24,6 +24,7 @@ from imagestudio.core.models.checkpoints import (
 from imagestudio.core.models.library import (
     EMBEDDING_FOLDER,
     LORA_FOLDER,
+    VAE_FOLDER,
     ModelEntry,
     describe_folder,
     describe_path,
@@ -132,9 +133,11 @@ def _copy_in(
         raise ModelError(f"{source.name} cannot be imported: {entry.problem}")
     stem = name or (source.name if source.is_dir() else source.stem)
     stem = "".join(c if c.isalnum() or c in "-_. " else "_" for c in stem).strip(" .") or "model"
-    folder = {"lora": models_dir / LORA_FOLDER, "embedding": models_dir / EMBEDDING_FOLDER}.get(
-        entry.role, models_dir
-    )
+    folder = {
+        "lora": models_dir / LORA_FOLDER,
+        "embedding": models_dir / EMBEDDING_FOLDER,
+        "vae": models_dir / VAE_FOLDER,
+    }.get(entry.role, models_dir)
     target = folder / (stem if source.is_dir() else stem + SAFETENSORS_SUFFIX)
     if target.exists():
         raise ModelError(

@@ -44,6 +44,7 @@ __all__ = ["LORA_FOLDER", "ModelEntry", "ModelRef", "default_hf_cache", "resolve
 
 LORA_FOLDER = "loras"
 EMBEDDING_FOLDER = "embeddings"  # textual-inversion embeddings, named in prompts
+VAE_FOLDER = "vae"  # VAEs a job may use in place of its model's own
 # Sub-folders of the models folder searched for models (models/sdxl/x.safetensors, ...).
 _SCAN_DEPTH = 3
 # Pipelines ImageStudio can run, by model_index.json's _class_name
@@ -309,7 +310,7 @@ def describe_single_file(path: Path, name: str, source: ModelSource = "library")
         return ModelEntry(ref, size, "unknown", problem=_damaged(path, exc))
     ref = ModelRef(name, path, signature.family, layout="single_file", source=source)
     role: EntryRole = "model"
-    if signature.role in ("lora", "embedding"):
+    if signature.role in ("lora", "embedding", "vae"):
         role = signature.role
     problem = signature.problem if role == "model" else None
     precision = header.precision() if header else "unknown"
@@ -463,6 +464,11 @@ def _usable_ref(entry: ModelEntry) -> ModelRef:
     if entry.role == "lora":
         raise ModelError(
             f"{entry.name} is a LoRA, not a model: choose a model, then add the LoRA to it."
+        )
+    if entry.role == "vae":
+        raise ModelError(
+            f"{entry.name} is a VAE, not a model: choose a model, then this VAE in the form's "
+            "VAE box (or --vae)."
         )
     if entry.role == "embedding":
         raise ModelError(

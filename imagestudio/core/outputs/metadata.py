@@ -170,6 +170,9 @@ class ImageSettings:
             number = read(raw) if isinstance(raw, str) else None
             if number is not None:
                 values[key] = number
+        vae = self.extra.get("VAE")
+        if isinstance(vae, str) and vae.strip() and len(vae) <= 200:
+            values["vae"] = vae.strip()  # a file name: the form finds it in its library
         return {key: value for key, value in values.items() if value is not None}
 
 

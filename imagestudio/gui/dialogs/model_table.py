@@ -25,8 +25,8 @@ def kind_text(entry: ModelEntry) -> str:
     """The Kind column: "Starter (built in)", "Stable Diffusion XL LCM", "LoRA"."""
     if entry.ref.builtin:
         return "Starter (built in)"
-    if entry.role in ("lora", "embedding"):
-        what = "LoRA" if entry.role == "lora" else "Embedding"
+    if entry.role in ("lora", "embedding", "vae"):
+        what = {"lora": "LoRA", "embedding": "Embedding", "vae": "VAE"}[entry.role]
         family = FAMILY_LABELS.get(entry.ref.family) if entry.ref.family != "unknown" else None
         return f"{what} · {family}" if family else what
     if entry.problem and entry.ref.layout == "single_file" and entry.ref.family == "unknown":

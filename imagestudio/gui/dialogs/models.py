@@ -315,6 +315,8 @@ class ModelsDialog(QDialog):
             lines.append(entry.problem)
         elif entry.role == "lora":
             lines.append("A LoRA: a small add-on for a model of its family, not a model itself.")
+        elif entry.role == "vae":
+            lines.append("A VAE: choose it in the form's VAE box to decode with it.")
         elif entry.role == "embedding":
             lines.append(
                 f"A textual-inversion embedding: write {entry.ref.path.stem} in a prompt of a "

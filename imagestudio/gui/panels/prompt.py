@@ -527,10 +527,10 @@ class PromptPanel(QWidget):
                 f"Not in your library: LoRA {', '.join(missing)}. Put the file in models/loras "
                 "before generating."
             )
-        self._load_values(values, trusted=False)
+        notes += self._load_values(values, trusted=False)
         return notes
 
-    def _load_values(self, values: dict, *, trusted: bool) -> None:
+    def _load_values(self, values: dict, *, trusted: bool) -> list[str]:
         """Fill the widgets from a request's keys (`GenerationRequest.to_dict()`); keys that are
         missing, and values the form cannot hold, leave their widget as it is.
 
@@ -571,7 +571,7 @@ class PromptPanel(QWidget):
             # a hand-edited or old saved form: keep the rows as they are
             with contextlib.suppress(InvalidRequest):
                 self.lora_list.set_loras(GenerationRequest(prompt="x", loras=values["loras"]).loras)
-        self.advanced_group.set_values(values)
+        return self.advanced_group.set_values(values)
 
     def _set_init_image(self, path: object, trusted: bool) -> None:
         if path is None:

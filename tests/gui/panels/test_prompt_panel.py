@@ -735,3 +735,26 @@ def test_embedding_and_wildcard_names_complete_word_by_word(qtbot, panel: Prompt
     edit.clear()
     qtbot.keyClicks(edit, "in the")
     assert suggestions.completer().currentCompletion() == "a fox in the snow"
+
+
+def test_the_vae_box_lists_the_library_and_round_trips(panel: PromptPanel) -> None:
+    from imagestudio.core.outputs.metadata import parse_parameters
+
+    group = panel.advanced_group
+    group.set_vaes(["vae-ft-mse", "sdxl-fixed"])
+    assert group.vae_combo.count() == 3 and group.values()["vae"] is None
+    panel.prompt_edit.setPlainText("a fox")
+    group.vae_combo.setCurrentIndex(group.vae_combo.findData("sdxl-fixed"))
+    request = panel.build_request()
+    assert request.vae == "sdxl-fixed"
+    panel.load_request(request.replace(vae=None))
+    assert group.values()["vae"] is None
+    panel.load_request(request)
+    assert group.values()["vae"] == "sdxl-fixed"
+    # a picture that names its VAE by file name: found in the library, or said
+    found = parse_parameters("a fox\nSteps: 20, Seed: 1, VAE: vae-ft-mse.safetensors, Clip skip: 2")
+    assert panel.load_image_settings(found) == []
+    assert group.values()["vae"] == "vae-ft-mse" and group.values()["clip_skip"] == 2
+    missing = parse_parameters("a fox\nSteps: 20, Seed: 1, VAE: orange.safetensors")
+    (note,) = panel.load_image_settings(missing)
+    assert "orange.safetensors" in note and group.values()["vae"] is None
