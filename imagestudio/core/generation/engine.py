@@ -98,6 +98,7 @@ class GenerationResult:
     prompts: list[str] = field(default_factory=list)
     negative_prompts: list[str] = field(default_factory=list)
     vae_path: str | None = None  # the VAE file used in place of the model's own
+    embeddings: dict[str, str] = field(default_factory=dict)  # name -> file, those used
 
     def __post_init__(self) -> None:
         if not self.prompts:
@@ -553,6 +554,7 @@ class Engine:
             prompts=prompts,
             negative_prompts=negatives,
             vae_path=str(vae_file) if vae_file else None,
+            embeddings={e.name: str(e.path) for e in embeddings},
         )
 
     @staticmethod

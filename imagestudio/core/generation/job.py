@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 
 from imagestudio import __version__
@@ -13,7 +14,7 @@ from imagestudio.core.generation.engine import Engine, GenerationResult
 from imagestudio.core.generation.lora import resolve_lora
 from imagestudio.core.generation.vae import vae_name
 from imagestudio.core.loratags import lora_name
-from imagestudio.core.models.hashes import lora_hash, model_hash
+from imagestudio.core.models.hashes import embedding_hash, lora_hash, model_hash
 from imagestudio.core.outcomes import Picture, Product
 from imagestudio.core.outputs.comfygraph import GraphSettings, api_graph
 from imagestudio.core.outputs.metadata import ImageSettings, format_parameters
@@ -65,6 +66,13 @@ def model_hashes(
             loras.append(f"{lora_name(name)}: {digest}")
     if loras:
         hashes["Lora hashes"] = ", ".join(loras)
+    used = []
+    for name, file in result.embeddings.items():
+        digest = embedding_hash(Path(file), cache_dir)
+        if digest:
+            used.append(f"{name}: {digest}")
+    if used:
+        hashes["TI hashes"] = ", ".join(used)
     if result.vae_path:
         vae = Path(result.vae_path)
         hashes["VAE"] = vae_name(vae)
@@ -72,6 +80,16 @@ def model_hashes(
         if digest:
             hashes["VAE hash"] = digest
     return hashes
+
+
+def comfyui_text(text: str, embeddings: dict[str, str]) -> str:
+    """A prompt as ComfyUI reads it: an embedding's name as ``embedding:name``, BREAK as a
+    comma (ComfyUI has no chunk break; its weights read like A1111's)."""
+    for name in sorted(embeddings, key=len, reverse=True):
+        text = re.sub(
+            rf"(?<![\w\-:]){re.escape(name)}(?![\w\-])", f"embedding:{name}", text, flags=re.I
+        )
+    return re.sub(r"\s*\bBREAK\b\s*", ", ", text)
 
 
 def comfyui_chunks(
@@ -86,8 +104,8 @@ def comfyui_chunks(
     files = files or {}
     graph = api_graph(
         GraphSettings(
-            prompt=result.prompts[index],
-            negative_prompt=result.negative_prompts[index],
+            prompt=comfyui_text(result.prompts[index], result.embeddings),
+            negative_prompt=comfyui_text(result.negative_prompts[index], result.embeddings),
             seed=result.seeds[index],
             steps=request.steps,
             cfg=float(request.guidance),

@@ -100,3 +100,12 @@ def lora_hash(path: Path, cache_dir: Path) -> str | None:
         return None
     value = _cached(path, cache_dir, "addnet")
     return value[:12] if value else None
+
+
+def embedding_hash(path: Path, cache_dir: Path) -> str | None:
+    """A1111's hash of a textual-inversion embedding in ``TI hashes``: the file's sha256, 12 hex
+    digits (how Civitai finds the embedding a picture used), or None."""
+    if not path.is_file():
+        return None
+    value = _cached(path, cache_dir, "sha256")
+    return value[:12] if value else None

@@ -126,3 +126,39 @@ def test_an_embedding_changes_the_picture_and_a_wrong_one_is_refused(
     finally:
         for path in folder.iterdir():
             path.unlink()
+
+
+def test_a_picture_names_its_embeddings_for_a1111_and_comfyui(
+    engine: Engine, tiny_model: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from PIL import Image
+
+    from imagestudio.core.generation.job import DIFFUSION
+    from imagestudio.core.jobs import run_job
+    from imagestudio.core.outputs.metadata import parse_parameters
+    from imagestudio.core.workspace import EngineConfig, Workspace
+
+    engine.generate(GenerationRequest(prompt="x", model=str(tiny_model), steps=1, seed=1))
+    width = int(engine.pipeline.text_encoder.config.hidden_size)
+    folder = engine.models_dir / "embeddings"
+    save(folder / "glowing.safetensors", {"emb_params": torch.randn(2, width)})
+    try:
+        config = EngineConfig(
+            models_dir=engine.models_dir, cache_dir=engine.cache_dir, outputs_dir=tmp_path
+        )
+        workspace = Workspace(config, None, engines={DIFFUSION: engine})
+        request = GenerationRequest(
+            prompt="a red circle, Glowing BREAK blue", model=str(tiny_model), steps=2, seed=1
+        )
+        (path,) = run_job(request, workspace).files
+        chunks = Image.open(path).text
+        settings = parse_parameters(chunks["parameters"])
+        name, digest = settings.extra["TI hashes"].split(": ")
+        assert name == "glowing" and len(digest) == 12
+        graph = json.loads(chunks["prompt"])
+        assert graph["2"]["inputs"]["text"] == "a red circle, embedding:glowing, blue"
+    finally:
+        for path in folder.iterdir():
+            path.unlink()
