@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from imagestudio.core.errors import ModelError
-from imagestudio.core.models.checkpoints import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, describe_file
-from imagestudio.core.models.library import LORA_FOLDER
+from imagestudio.core.models.checkpoints import PICKLE_SUFFIXES, describe_file
+from imagestudio.core.models.library import LORA_FOLDER, find_named_file
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,7 @@ class LoadedLora:
 def resolve_lora(name_or_path: str, models_dir: Path) -> Path:
     """The file of a LoRA given by path, or by name in `models/loras/` or `models/`."""
     text = name_or_path.strip()
-    candidate = Path(text).expanduser()
-    options = [candidate] if candidate.suffix else []
-    for folder in (models_dir / LORA_FOLDER, models_dir):
-        options += [folder / text, folder / f"{text}{SAFETENSORS_SUFFIX}"]
-    path = next((p for p in options if p.is_file()), None)
+    path = find_named_file(text, (models_dir / LORA_FOLDER, models_dir))
     if path is None:
         raise ModelError(
             f"No LoRA named {text!r}: put its .safetensors file in {models_dir / LORA_FOLDER} or "

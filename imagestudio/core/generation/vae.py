@@ -16,17 +16,14 @@ from typing import Any
 
 from imagestudio.core.errors import ModelError
 from imagestudio.core.models.checkpoints import describe_file
-from imagestudio.core.models.library import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, VAE_FOLDER
+from imagestudio.core.models.library import PICKLE_SUFFIXES, VAE_FOLDER, find_named_file
 
 
 def resolve_vae(name_or_path: str, models_dir: Path) -> Path:
     """The file of a VAE given by path, or by name in `models/vae/` (suffix optional)."""
     text = name_or_path.strip()
-    candidate = Path(text).expanduser()
-    options = [candidate] if candidate.suffix else []
     folder = Path(models_dir) / VAE_FOLDER
-    options += [folder / text, folder / f"{text}{SAFETENSORS_SUFFIX}"]
-    path = next((p for p in options if p.is_file()), None)
+    path = find_named_file(text, (folder,))
     if path is None:
         raise ModelError(
             f"No VAE named {text!r}: put its .safetensors file in {folder} or give the path of "

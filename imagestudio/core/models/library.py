@@ -15,7 +15,7 @@ precision, and, when it cannot be loaded, why.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,17 @@ class ModelEntry:
         family = FAMILY_LABELS.get(self.ref.family, self.ref.family)
         extra = f" {DETAIL_LABELS.get(self.detail, self.detail)}" if self.detail else ""
         return f"{self.name} · {family}{extra}"
+
+
+def find_named_file(name_or_path: str, folders: Sequence[Path]) -> Path | None:
+    """The file a user names: a path (with its suffix), or a name in one of `folders`, with or
+    without ``.safetensors``; None when there is none (LoRAs, VAEs)."""
+    text = name_or_path.strip()
+    candidate = Path(text).expanduser()
+    options = [candidate] if candidate.suffix else []
+    for folder in folders:
+        options += [folder / text, folder / f"{text}{SAFETENSORS_SUFFIX}"]
+    return next((p for p in options if p.is_file()), None)
 
 
 def builtin_model_dir() -> Path:
