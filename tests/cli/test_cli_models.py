@@ -155,5 +155,14 @@ def test_embeddings_are_imported_into_their_folder_and_listed(capsys, tmp_path: 
     assert "VAE" in rows["vae/soft"]
     assert "Embedding (SD 1.x)" in rows["embeddings/ink-wash"]
     assert "Embedding (SDXL)" in rows["embeddings/xl-style"]
+    # an A1111 .pt goes through the safe conversion and lands beside them, still an embedding
+    old = tmp_path / "oldstyle.pt"
+    torch.save({"string_to_param": {"*": torch.ones(3, 768)}, "name": "oldstyle"}, old)
+    code, _, err = run(capsys, "models", "import", str(old))
+    assert code == cli.EXIT_OK, err
+    from imagestudio.core.generation.embeddings import load_embedding
+
+    converted = app_paths().models_dir / "embeddings" / "oldstyle.safetensors"
+    assert load_embedding("oldstyle", converted).count == 3
     code, _, err = run(capsys, "generate", "a cat", "--model", "embeddings/ink-wash")
     assert code == cli.EXIT_MODEL and "write its name in a prompt" in one_error_line(err)
