@@ -117,11 +117,32 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         )
         if entry.problem and entry.role == "model":
             print(f"{'':<{width}}  cannot load: {entry.problem}")
+    _list_upscalers(settings.resolved_models_dir())
     hidden = len(entries) - len(shown)
     if hidden:
         say(f"{hidden} more that cannot be loaded; see them with --all")
     say(f"models folder: {settings.resolved_models_dir()}")
     return EXIT_OK
+
+
+def _list_upscalers(models_dir: Path) -> None:
+    """The upscalers, shipped and in models/upscalers, with scale and architecture."""
+    from imagestudio.core.upscale.loading import describe_upscaler, upscaler_files
+
+    found = upscaler_files(models_dir)
+    if not found:
+        return
+    width = max(len(name) for name in found)
+    print()
+    print(f"{'upscaler':<{width}}  {'scale':<5} {'architecture':<20} {'size':>8}  where")
+    for name, item in found.items():
+        described = describe_upscaler(item.path)
+        where = "built in" if item.builtin else SOURCE_LABELS["library"]
+        size = size_text(item.path.stat().st_size)
+        scale, architecture = (f"×{described[0]}", described[1]) if described else ("?", "")
+        print(f"{name:<{width}}  {scale:<5} {architecture:<20} {size:>8}  {where}")
+        if described is None:
+            print(f"{'':<{width}}  cannot load: not an upscaler that spandrel knows")
 
 
 def _info(args: argparse.Namespace, settings: Settings) -> int:

@@ -35,6 +35,7 @@ from imagestudio.core.outputs.storage import (
 )
 from imagestudio.core.requests import Request
 from imagestudio.core.style.job import run_style
+from imagestudio.core.upscale.job import run_upscale
 from imagestudio.core.vocabulary import JobKind, JobStatus
 from imagestudio.core.workspace import Workspace
 
@@ -47,6 +48,7 @@ EngineFunction = Callable[[Any, Workspace, JobContext], Product]
 ENGINES: dict[JobKind, EngineFunction] = {
     "generate": run_generation,
     "style": run_style,
+    "upscale": run_upscale,
 }
 
 

@@ -480,10 +480,64 @@ class StyleRequest(_RequestBase, QualityKnobs):
         }
 
 
+UPSCALE_MIN_SCALE = 1.25
+UPSCALE_MAX_SCALE = 8.0
+UPSCALE_MIN_TILE = 32
+UPSCALE_MAX_TILE = 2048
+
+
+@dataclass(frozen=True)
+class UpscaleRequest(_RequestBase):
+    """Enlarge a picture: `upscaler` is a network's name (shipped or in models/upscalers), the
+    path of a .safetensors upscaler, or "lanczos" (a resize, no network). `scale` is any factor
+    from 1.25 to 8: the network's own factor (as many passes as needed), then a Lanczos resize
+    to the exact size. `tile` of None picks a tile size from free memory."""
+
+    kind: ClassVar[JobKind] = "upscale"
+
+    image: str
+    scale: float = 4.0
+    upscaler: str = "realesrgan-x4plus"
+    tile: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image", _input_path("picture to upscale", self.image))
+        if not in_range(self.scale, UPSCALE_MIN_SCALE, UPSCALE_MAX_SCALE):
+            raise InvalidRequest(
+                f"The upscale factor must be from {UPSCALE_MIN_SCALE:g} to "
+                f"{UPSCALE_MAX_SCALE:g}; {self.scale!r} was given."
+            )
+        if not isinstance(self.upscaler, str) or not self.upscaler.strip():
+            raise InvalidRequest("No upscaler was chosen: give its name, its file, or lanczos.")
+        _check_text("upscaler", self.upscaler)
+        object.__setattr__(self, "upscaler", self.upscaler.strip())
+        if self.tile is not None and not in_range(
+            self.tile, UPSCALE_MIN_TILE, UPSCALE_MAX_TILE, whole=True
+        ):
+            raise InvalidRequest(
+                f"The tile size must be a whole number of pixels from {UPSCALE_MIN_TILE} to "
+                f"{UPSCALE_MAX_TILE}; {self.tile!r} was given."
+            )
+
+    def describe(self) -> str:
+        return f"Upscale ×{self.scale:g}: {Path(self.image).name} ({self.upscaler})"
+
+    def inputs(self) -> tuple[tuple[str, str], ...]:
+        return (("picture to upscale", self.image),)
+
+    def history_columns(self) -> dict[str, Any]:
+        return {
+            "prompt": self.describe(),
+            "model": self.upscaler,
+            "init_image": self.image,
+            "strength": float(self.scale),
+        }
+
+
 #: Every kind of job, as a union and by kind.
-Request = GenerationRequest | StyleRequest
-REQUEST_TYPES: dict[str, type[GenerationRequest] | type[StyleRequest]] = {
-    cls.kind: cls for cls in (GenerationRequest, StyleRequest)
+Request = GenerationRequest | StyleRequest | UpscaleRequest
+REQUEST_TYPES: dict[str, type[GenerationRequest] | type[StyleRequest] | type[UpscaleRequest]] = {
+    cls.kind: cls for cls in (GenerationRequest, StyleRequest, UpscaleRequest)
 }
 
 

@@ -15,7 +15,7 @@ BUILTIN_MODEL = "starter"
 # -- jobs ---------------------------------------------------------------------------------------
 
 #: What a job does; each kind has one request type (core.requests) and one engine (core.jobs).
-JobKind = Literal["generate", "style"]
+JobKind = Literal["generate", "style", "upscale"]
 JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
 
 #: How a job ended.

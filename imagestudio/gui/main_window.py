@@ -524,8 +524,12 @@ class MainWindow(QMainWindow):
         except InvalidRequest as exc:
             self.canvas.show_error(str(exc))
             return
-        if not self._show_in_form(request):
-            self.canvas.show_error(f"This window has no form for {request.kind} jobs.")
+        if not self._show_in_form(request) and not run:
+            # a kind without a form of its own (upscale): its picture, and Re-run still works
+            if record.outputs and Path(record.outputs[0]).is_file():
+                self.canvas.show_result(record.outputs[0])
+            else:
+                self.canvas.show_error("This job's picture is no longer on disk.")
             return
         if run:
             self.enqueue(request)

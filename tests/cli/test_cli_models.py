@@ -151,7 +151,7 @@ def test_embeddings_are_imported_into_their_folder_and_listed(capsys, tmp_path: 
     save_file({"encoder.down_blocks.0.resnets.0.conv1.weight": torch.ones(4, 3, 3, 3)}, str(vae))
     code, out, _ = run(capsys, "models", "list")
     assert code == cli.EXIT_OK
-    rows = {line.split()[0]: line for line in out.splitlines()}
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
     assert "VAE" in rows["vae/soft"]
     assert "Embedding (SD 1.x)" in rows["embeddings/ink-wash"]
     assert "Embedding (SDXL)" in rows["embeddings/xl-style"]

@@ -50,6 +50,7 @@ from imagestudio.core.models.singlefile import load_single_file
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import GenerationRequest
 from imagestudio.core.schedulers import friendly_name, make_scheduler
+from imagestudio.core.torchvision_compat import ensure_torchvision_importable
 from imagestudio.core.vocabulary import FAMILY_LABELS, MEMORY_MODES, Family, MemoryMode, Offload
 from imagestudio.core.wildcards import resolve_prompts
 
@@ -67,6 +68,7 @@ def prepare_model_stack() -> None:
     os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    ensure_torchvision_importable()  # before diffusers/transformers look for it
     import diffusers
     import transformers
 

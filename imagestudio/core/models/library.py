@@ -45,6 +45,7 @@ __all__ = ["LORA_FOLDER", "ModelEntry", "ModelRef", "default_hf_cache", "resolve
 LORA_FOLDER = "loras"
 EMBEDDING_FOLDER = "embeddings"  # textual-inversion embeddings, named in prompts
 VAE_FOLDER = "vae"  # VAEs a job may use in place of its model's own
+UPSCALER_FOLDER = "upscalers"  # super-resolution networks (core.upscale)
 # Sub-folders of the models folder searched for models (models/sdxl/x.safetensors, ...).
 _SCAN_DEPTH = 3
 # Pipelines ImageStudio can run, by model_index.json's _class_name
@@ -359,7 +360,10 @@ def scan_models_folder(models_dir: Path) -> list[ModelEntry]:
     entries: list[ModelEntry] = []
     if not models_dir.is_dir():
         return entries
+    upscalers = models_dir / UPSCALER_FOLDER
     for path in _walk(models_dir, _SCAN_DEPTH):
+        if path == upscalers or upscalers in path.parents:
+            continue  # listed by core.upscale.loading, which knows those networks
         name = entry_name(models_dir, path)
         if path.is_dir() and (path / "model_index.json").is_file():
             entries.append(describe_folder(path, name))

@@ -586,7 +586,7 @@ def test_a_version_1_history_gains_job_kinds(
         assert store.get(style_id).kind == "style"
         assert [job.kind for job in store.search("waves")] == ["style"]
         with pytest.raises(HistoryError, match="kind must be one of"):
-            store.record(JobRecord(prompt="x", kind="upscale"))
+            store.record(JobRecord(prompt="x", kind="teleport"))
     assert user_version(db_path) == len(schema.MIGRATIONS)
 
 

@@ -1,0 +1,1 @@
+"""Upscaling: super-resolution networks (spandrel) run in tiles, and the upscale job kind."""
