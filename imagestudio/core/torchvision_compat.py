@@ -40,7 +40,7 @@ def ensure_torchvision_importable() -> bool:
             if _LIBRARY is None:
                 import torch
 
-                log.warning("torchvision's compiled ops do not load (%s); going on without", exc)
+                log.info("torchvision's compiled ops do not load (%s); going on without", exc)
                 for name in [m for m in sys.modules if m.startswith("torchvision")]:
                     del sys.modules[name]  # the half-imported package
                 library = torch.library.Library("torchvision", "DEF")

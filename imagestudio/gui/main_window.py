@@ -57,12 +57,14 @@ from imagestudio.core.requests import (
     MAX_SEED,
     GenerationRequest,
     Request,
+    UpscaleRequest,
     request_from_dict,
 )
 from imagestudio.core.settings import Settings, load_settings, save_settings
 from imagestudio.core.vocabulary import JobKind
 from imagestudio.core.wildcards import wildcard_files
 from imagestudio.gui.dialogs.settings import SettingsDialog
+from imagestudio.gui.dialogs.upscale import UpscaleDialog
 from imagestudio.gui.images import image_path_from_mime, qimage_from_array
 from imagestudio.gui.menus import build_menus
 from imagestudio.gui.panels.canvas import DEFAULT_PLACEHOLDER, Canvas
@@ -272,6 +274,9 @@ class MainWindow(QMainWindow):
         self.history.load_requested.connect(self._load_record)
         self.history.rerun_requested.connect(self._rerun_record)
         self.history.vary_requested.connect(self.vary_record)
+        self.history.upscale_requested.connect(self.upscale_picture)
+        self.canvas.upscale_requested.connect(self.upscale_picture)
+        self.gallery.upscale_requested.connect(self.upscale_picture)
         self.gallery.image_selected.connect(self.canvas.show_result)
 
     def _on_tab_changed(self, index: int) -> None:
@@ -541,6 +546,20 @@ class MainWindow(QMainWindow):
 
     def _rerun_record(self, record: JobRecord) -> None:
         self._open_record(record, run=True)
+
+    def upscale_picture(self, path: str) -> UpscaleRequest | None:
+        """Ask how to upscale the picture at `path` and queue the job; the request, or None."""
+        dialog = UpscaleDialog(path, self.settings.resolved_models_dir(), self)
+        self.upscale_dialog = dialog  # tests reach it
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        try:
+            request = dialog.request()
+        except InvalidRequest as exc:
+            self.canvas.show_error(str(exc))
+            return None
+        self.enqueue(request)
+        return request
 
     def vary_record(self, record: JobRecord, count: int = VARIATIONS) -> None:
         """Queue `count` variations of a history entry's (first) picture: its seed, each

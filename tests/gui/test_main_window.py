@@ -578,3 +578,34 @@ def test_vary_queues_variations_of_a_history_picture(qtbot, window: MainWindow, 
     values = window.prompt.advanced_group.values()
     assert values["variation_seed"] in {r.variation_seed for r in done}
     assert values["clip_skip"] == 2
+
+
+def test_upscale_a_result_from_the_canvas(qtbot, window: MainWindow, model_name, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    from imagestudio.gui.dialogs.upscale import UpscaleDialog
+
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT):
+        window.enqueue(request(model_name, steps=2))
+    assert window.canvas.upscale_action.isEnabled()
+
+    def choose(dialog: UpscaleDialog) -> int:
+        assert "64×64 → 256×256" in dialog.size_label.text()
+        assert dialog.upscaler_combo.currentData() == "realesrgan-x4plus"
+        dialog.upscaler_combo.setCurrentIndex(dialog.upscaler_combo.findData("lanczos"))
+        dialog.scale_spin.setValue(2.5)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(UpscaleDialog, "exec", choose)
+    with qtbot.waitSignal(window.job_done, timeout=JOB_TIMEOUT) as done:
+        window.canvas.upscale_action.trigger()
+    assert done.args[1] == "done"
+    upscaled = window.history.records()[0]
+    assert upscaled.kind == "upscale"
+    assert Image.open(upscaled.outputs[0]).size == (160, 160)
+    assert window.canvas.current_path() == upscaled.outputs[0]
+    # the history entry of an upscale (no form of its own) shows its picture when clicked
+    window.canvas.show_result(window.history.records()[1].outputs[0])
+    window._load_record(upscaled)
+    assert window.canvas.current_path() == upscaled.outputs[0]
+    assert window.canvas.error_text() == ""

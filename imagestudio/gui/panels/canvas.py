@@ -196,6 +196,7 @@ class Canvas(QWidget):
     """
 
     zoom_changed = Signal(str)
+    upscale_requested = Signal(str)  # the shown picture's path
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -228,6 +229,7 @@ class Canvas(QWidget):
             self.copy_action,
             self.save_action,
             self.show_in_folder_action,
+            self.upscale_action,
         ):
             self._toolbar.addAction(action)
 
@@ -301,6 +303,9 @@ class Canvas(QWidget):
             QIcon.fromTheme(QIcon.ThemeIcon.FolderOpen), "Show in folder", self
         )
         self.show_in_folder_action.triggered.connect(self.show_in_folder)
+        self.upscale_action = QAction(QIcon.fromTheme("zoom-in"), "Upscale…", self)
+        self.upscale_action.setToolTip("Enlarge this picture with an upscaler (Real-ESRGAN)")
+        self.upscale_action.triggered.connect(self._request_upscale)
         # A cancelled job's picture so far (quality-mode style): shown, and kept on request.
         self.keep_action = QAction(
             QIcon.fromTheme(QIcon.ThemeIcon.DocumentSave), "Keep this picture", self
@@ -518,9 +523,18 @@ class Canvas(QWidget):
 
     def _update_actions(self) -> None:
         has_file = self._has_file()
-        for action in (self.copy_action, self.save_action, self.show_in_folder_action):
+        for action in (
+            self.copy_action,
+            self.save_action,
+            self.show_in_folder_action,
+            self.upscale_action,
+        ):
             action.setEnabled(has_file)
         self._view.draggable = has_file
+
+    def _request_upscale(self) -> None:
+        if self._has_file() and self._path is not None:
+            self.upscale_requested.emit(str(self._path))
 
     def copy_image(self) -> None:
         if self._has_file() and self._image is not None:
@@ -593,6 +607,8 @@ class Canvas(QWidget):
         menu.addAction(self.copy_action)
         menu.addAction(self.save_action)
         menu.addAction(self.show_in_folder_action)
+        menu.addSeparator()
+        menu.addAction(self.upscale_action)
         return menu
 
     def _show_context_menu(self, pos: QPoint) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QIcon, QMouseEvent, QPainter, QPaintEvent, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QStyle,
     QWidget,
 )
@@ -30,6 +31,7 @@ class GalleryStrip(QListWidget):
     """One row of thumbnails. Click one to show it; drag one out to use the file elsewhere."""
 
     image_selected = Signal(str)  # path
+    upscale_requested = Signal(str)  # path
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +61,8 @@ class GalleryStrip(QListWidget):
 
         self.currentItemChanged.connect(self._current_changed)
         self.itemClicked.connect(self._clicked)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._show_context_menu)
 
     def add_image(self, path: str) -> None:
         """Add a result at the left. An unreadable file still gets an entry, with a plain icon.
@@ -84,6 +88,23 @@ class GalleryStrip(QListWidget):
         finally:
             self._rearranging = False
         self.scrollToItem(item)
+
+    def build_context_menu(self, path: str) -> QMenu:
+        """The menu for one thumbnail; the caller owns it."""
+        menu = QMenu(self)
+        upscale = menu.addAction("Upscale…")
+        upscale.setToolTip("Enlarge this picture with an upscaler (Real-ESRGAN)")
+        upscale.triggered.connect(lambda: self.upscale_requested.emit(path))
+        return menu
+
+    def _show_context_menu(self, pos: QPoint) -> None:
+        item = self.itemAt(pos)
+        if item is None:
+            return
+        path = str(item.data(_PATH_ROLE))
+        menu = self.build_context_menu(path)
+        menu.exec(self.viewport().mapToGlobal(pos))
+        menu.deleteLater()
 
     def paths(self) -> list[str]:
         """The paths shown, newest first."""

@@ -292,6 +292,7 @@ class HistoryPanel(QWidget):
     load_requested = Signal(object)  # JobRecord
     rerun_requested = Signal(object)  # JobRecord
     vary_requested = Signal(object)  # JobRecord
+    upscale_requested = Signal(str)  # a picture's path
 
     def __init__(self, store: HistoryStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -424,6 +425,9 @@ class HistoryPanel(QWidget):
         favourite.triggered.connect(lambda: self._set_favourite(record, not record.favourite))
         output = _first_existing_output(record)
         if output is not None:
+            upscale = menu.addAction("Upscale…")
+            upscale.setToolTip("Enlarge this picture with an upscaler (Real-ESRGAN)")
+            upscale.triggered.connect(lambda: self.upscale_requested.emit(str(output)))
             show = menu.addAction("Show file in folder")
             show.setToolTip(str(output))
             show.triggered.connect(lambda: self._show_folder(output))

@@ -314,11 +314,14 @@ def test_show_in_folder_opens_the_files_folder(canvas: Canvas, png: Path) -> Non
     assert [Path(url.toLocalFile()) for url in catcher.urls] == [png.parent]
 
 
-def test_context_menu_offers_the_actions(canvas: Canvas, png: Path) -> None:
+def test_context_menu_offers_the_actions(qtbot, canvas: Canvas, png: Path) -> None:
     canvas.show_result(str(png))
     menu = canvas._context_menu()
     texts = [action.text() for action in menu.actions() if not action.isSeparator()]
-    assert texts == ["Fit", "100%", "Copy image", "Save as…", "Show in folder"]
+    assert texts == ["Fit", "100%", "Copy image", "Save as…", "Show in folder", "Upscale…"]
+    with qtbot.waitSignal(canvas.upscale_requested) as asked:
+        menu.actions()[-1].trigger()
+    assert asked.args == [str(png)]
     menu.deleteLater()
 
 

@@ -145,3 +145,20 @@ def test_empty_state_is_painted(qtbot, tmp_path: Path) -> None:
     strip.add_image(make_png(tmp_path / "a.png", (255, 255, 255)))
     strip.clear()
     assert _differs_from_base(strip) > 0
+
+
+def test_a_thumbnail_offers_upscale(qtbot, tmp_path) -> None:
+    from PIL import Image
+
+    from imagestudio.gui.panels.gallery import GalleryStrip
+
+    strip = GalleryStrip()
+    qtbot.addWidget(strip)
+    path = tmp_path / "one.png"
+    Image.new("RGB", (8, 8)).save(path)
+    strip.add_image(str(path))
+    menu = strip.build_context_menu(str(path))
+    (upscale,) = [a for a in menu.actions() if a.text() == "Upscale…"]
+    with qtbot.waitSignal(strip.upscale_requested) as asked:
+        upscale.trigger()
+    assert asked.args == [str(path)]
