@@ -24,10 +24,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     listing = hsub.add_parser("list", help="recent jobs")
     listing.add_argument("--limit", type=whole_number, default=20, metavar="N")
     listing.add_argument("--favourites", action="store_true", help="favourites only")
+    listing.add_argument("--all", action="store_true", help="also cancelled and failed jobs")
     search = hsub.add_parser("search", help="full-text search over prompts")
     search.add_argument("text")
     search.add_argument("--limit", type=whole_number, default=20, metavar="N")
     search.add_argument("--favourites", action="store_true", help="favourites only")
+    search.add_argument("--all", action="store_true", help="also cancelled and failed jobs")
     show = hsub.add_parser("show", help="every setting of one job")
     show.add_argument("id", type=whole_number)
     favourite = hsub.add_parser("favourite", help="mark a job as a favourite (or --off)")
@@ -115,12 +117,16 @@ def _run(args: argparse.Namespace, action: str, store: HistoryStore) -> int:
         print(f"Entry {args.id} is not in the history any more; its picture files stay.")
         return EXIT_OK
     favourites = getattr(args, "favourites", False)
+    # as the window's history: cancelled and failed jobs only when asked for
+    done_only = not getattr(args, "all", False)
     limit = max(0, int(getattr(args, "limit", 20)))
     # one more than shown, to know whether there are more
     if action == "search":
-        jobs = store.search(args.text, limit=limit + 1, favourites_only=favourites)
+        jobs = store.search(
+            args.text, limit=limit + 1, favourites_only=favourites, done_only=done_only
+        )
     else:
-        jobs = store.recent(limit=limit + 1, favourites_only=favourites)
+        jobs = store.recent(limit=limit + 1, favourites_only=favourites, done_only=done_only)
     if not jobs:
         print("No matching history." if action == "search" else "No history yet.")
         return EXIT_OK
