@@ -16,6 +16,7 @@ from imagestudio.cli.console import (
 )
 from imagestudio.cli.parser import EXIT_CANCELLED, EXIT_MODEL, EXIT_OK, Parser
 from imagestudio.core.errors import InvalidRequest, JobCancelled
+from imagestudio.core.paths import app_paths
 from imagestudio.core.vocabulary import (
     DETAIL_LABELS,
     FAMILY_LABELS,
@@ -117,7 +118,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         )
         if entry.problem and entry.role == "model":
             print(f"{'':<{width}}  cannot load: {entry.problem}")
-    _list_upscalers(settings.resolved_models_dir())
+    _list_upscalers(settings.resolved_models_dir(), app_paths().cache_dir)
     hidden = len(entries) - len(shown)
     if hidden:
         say(f"{hidden} more that cannot be loaded; see them with --all")
@@ -125,7 +126,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _list_upscalers(models_dir: Path) -> None:
+def _list_upscalers(models_dir: Path, cache_dir: Path) -> None:
     """The upscalers, shipped and in models/upscalers, with scale and architecture."""
     from imagestudio.core.upscale.loading import describe_upscaler, upscaler_files
 
@@ -136,7 +137,7 @@ def _list_upscalers(models_dir: Path) -> None:
     print()
     print(f"{'upscaler':<{width}}  {'scale':<5} {'architecture':<20} {'size':>8}  where")
     for name, item in found.items():
-        described = describe_upscaler(item.path)
+        described = describe_upscaler(item.path, cache_dir)
         where = "built in" if item.builtin else SOURCE_LABELS["library"]
         size = size_text(item.path.stat().st_size)
         scale, architecture = (f"×{described[0]}", described[1]) if described else ("?", "")

@@ -5,7 +5,9 @@ calls it "AutoV2") and ``Lora hashes`` as the first 12 of a LoRA's "addnet" hash
 safetensors file without its header, so that editing the header's metadata keeps the hash.
 Civitai and other readers find the model and LoRAs of a picture by these. Hashing a 6 GB file
 takes seconds, so each result is kept in ``hashes.json`` in the cache folder, keyed by the
-file's path, size and modification time.
+file's path, size and modification time. Other facts that are slow to learn about a file (what
+an upscaler is, which needs torch and the whole network) are kept the same way
+(`cached_fact`).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import json
 import logging
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from imagestudio.core.errors import StorageError
 from imagestudio.core.outputs.storage import atomic_write_bytes
 
-__all__ = ["lora_hash", "model_hash"]
+__all__ = ["cached_fact", "embedding_hash", "lora_hash", "model_hash"]
 
 CACHE_NAME = "hashes.json"
 _CHUNK = 4 << 20
@@ -51,14 +54,13 @@ def _load(cache: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _cached(path: Path, cache_dir: Path, kind: str) -> str | None:
-    """The `kind` ("sha256" or "addnet") hash of `path`, from the cache or computed now; None
-    when the file cannot be read (the picture is then written without it)."""
+def cached_fact(path: Path, cache_dir: Path, kind: str, compute: Callable[[Path], Any]) -> Any:
+    """`compute(path)` (JSON-able), kept under `kind` for this file's path, size and mtime, so
+    it runs once per version of the file. None when the file cannot be read or `compute`
+    raises OSError or ValueError (nothing is cached then)."""
     try:
         path = path.resolve()
         stat = path.stat()
-        if kind == "addnet" and path.suffix.lower() != ".safetensors":
-            kind = "sha256"  # other formats have no header to skip
     except OSError:
         return None
     stamp = [stat.st_size, stat.st_mtime_ns]
@@ -67,12 +69,11 @@ def _cached(path: Path, cache_dir: Path, kind: str) -> str | None:
         entries = _load(cache)
         entry = entries.get(str(path))
         if isinstance(entry, dict) and entry.get("stamp") == stamp and kind in entry:
-            value = entry[kind]
-            return value if isinstance(value, str) else None
+            return entry[kind]
         try:
-            value = _sha256(path, skip_header=kind == "addnet")
-        except (OSError, struct.error) as exc:
-            log.warning("could not hash %s: %s", path, exc)
+            value = compute(path)
+        except (OSError, ValueError, struct.error) as exc:
+            log.warning("could not read %s (%s): %s", path, kind, exc)
             return None
         entry = entry if isinstance(entry, dict) and entry.get("stamp") == stamp else {}
         entries[str(path)] = entry | {"stamp": stamp, kind: value}
@@ -81,8 +82,17 @@ def _cached(path: Path, cache_dir: Path, kind: str) -> str | None:
         try:
             atomic_write_bytes(cache, json.dumps(entries, indent=1).encode(), overwrite=True)
         except StorageError as exc:  # a full disk costs only the cache
-            log.warning("could not save the hash cache: %s", exc)
+            log.warning("could not save the file cache: %s", exc)
         return value
+
+
+def _cached(path: Path, cache_dir: Path, kind: str) -> str | None:
+    """The `kind` ("sha256" or "addnet") hash of `path`, from the cache or computed now; None
+    when the file cannot be read (the picture is then written without it)."""
+    if kind == "addnet" and path.suffix.lower() != ".safetensors":
+        kind = "sha256"  # other formats have no header to skip
+    value = cached_fact(path, cache_dir, kind, lambda p: _sha256(p, skip_header=kind == "addnet"))
+    return value if isinstance(value, str) else None
 
 
 def model_hash(path: Path, cache_dir: Path) -> str | None:

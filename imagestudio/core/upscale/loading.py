@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagestudio.core.errors import ModelError
+from imagestudio.core.models.hashes import cached_fact
 from imagestudio.core.models.library import UPSCALER_FOLDER
 from imagestudio.core.paths import resources_dir
 from imagestudio.core.torchvision_compat import ensure_torchvision_importable
@@ -104,8 +105,11 @@ def import_spandrel() -> Any:
     return spandrel
 
 
-def load_upscaler(path: Path, device: str, dtype: torch.dtype | None = None) -> Upscaler:
-    """Read a safetensors upscaler and build its network with spandrel."""
+def load_upscaler(
+    path: Path, device: str, dtype: torch.dtype | None = None, name: str | None = None
+) -> Upscaler:
+    """Read a safetensors upscaler and build its network with spandrel; `name` is what it is
+    recorded as (the file's stem when None)."""
     import torch
     from safetensors.torch import load_file
 
@@ -140,7 +144,7 @@ def load_upscaler(path: Path, device: str, dtype: torch.dtype | None = None) -> 
     descriptor.to(device).eval()
     descriptor.model.to(dtype)
     return Upscaler(
-        name=path.stem,
+        name=name or path.stem,
         path=path,
         model=descriptor,
         scale=int(descriptor.scale),
@@ -150,10 +154,21 @@ def load_upscaler(path: Path, device: str, dtype: torch.dtype | None = None) -> 
     )
 
 
-def describe_upscaler(path: Path) -> tuple[int, str] | None:
-    """(scale, architecture) of an upscaler file, for listings; None if it is not one."""
-    try:
-        upscaler = load_upscaler(path, "cpu")
-    except ModelError:
-        return None
-    return upscaler.scale, upscaler.architecture
+def describe_upscaler(path: Path, cache_dir: Path) -> tuple[int, str] | None:
+    """(scale, architecture) of an upscaler file, for listings; None if it is not one.
+
+    Only spandrel can tell, by building the network (torch, the whole file: seconds), so the
+    answer is kept in the cache folder per version of the file (core.models.hashes).
+    """
+
+    def learn(file: Path) -> list[Any]:
+        try:
+            upscaler = load_upscaler(file, "cpu")
+        except ModelError:
+            return []  # remembered too: not an upscaler
+        return [upscaler.scale, upscaler.architecture]
+
+    found = cached_fact(Path(path), cache_dir, "upscaler", learn)
+    if isinstance(found, list) and len(found) == 2:
+        return int(found[0]), str(found[1])
+    return None
