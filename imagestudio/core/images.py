@@ -30,6 +30,9 @@ class LoadedImage:
     image: Image.Image
     source_size: tuple[int, int]
     notices: list[str] = field(default_factory=list)
+    # the picture's transparency (mode "L", the size of `image`), when it has any; `image`
+    # itself is laid over white
+    alpha: Image.Image | None = None
 
 
 def _to_8bit_rgb(image: Image.Image) -> Image.Image:
@@ -55,6 +58,16 @@ def _to_8bit_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _alpha(image: Image.Image) -> Image.Image | None:
+    """The alpha channel of a picture that has one and uses it (not all opaque), else None."""
+    if image.mode not in ("RGBA", "RGBa", "LA", "La", "PA") and not (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        return None
+    alpha = image.convert("RGBA").getchannel("A")
+    return None if alpha.getextrema() == (255, 255) else alpha
+
+
 def load_rgb(path: str | os.PathLike[str], max_side: int | None = None) -> LoadedImage:
     """Open a picture as upright 8-bit RGB, or raise ImageError with a sentence about the file.
 
@@ -78,6 +91,7 @@ def load_rgb(path: str | os.PathLike[str], max_side: int | None = None) -> Loade
                 opened.draft("RGB", (limit, limit))
             opened.load()
             image = ImageOps.exif_transpose(opened)
+            alpha = _alpha(image)
             image = _to_8bit_rgb(image)
     except FileNotFoundError as exc:
         raise ImageError(f"The image {path} does not exist (moved or deleted?).") from exc
@@ -100,11 +114,13 @@ def load_rgb(path: str | os.PathLike[str], max_side: int | None = None) -> Loade
         detail = str(exc).strip().rstrip(".") or type(exc).__name__
         raise ImageError(f"{name} could not be read as an image ({detail}).") from exc
 
-    loaded = LoadedImage(image, source_size)
+    loaded = LoadedImage(image, source_size, alpha=alpha)
     if limit and max(image.size) > limit:
         scale = limit / max(image.size)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         loaded.image = image.resize(size, Image.Resampling.LANCZOS)
+        if alpha is not None:
+            loaded.alpha = alpha.resize(size, Image.Resampling.LANCZOS)
     if loaded.image.size != source_size and max(source_size) > (limit or 0) > 0:
         width, height = loaded.image.size
         loaded.notices.append(

@@ -107,3 +107,21 @@ def test_unreadable_files_give_sentences(tmp_path: Path) -> None:
     truncated.write_bytes(truncated.read_bytes()[:60])
     with pytest.raises(ImageError, match=r"cut.png"):
         load_rgb(truncated)
+
+
+def test_transparency_is_read_apart_and_follows_a_scale_down(tmp_path) -> None:
+    from PIL import Image
+
+    from imagestudio.core.images import load_rgb
+
+    half = Image.new("RGBA", (40, 20), (200, 10, 10, 255))
+    half.paste((200, 10, 10, 0), (0, 0, 20, 20))
+    half.save(tmp_path / "half.png")
+    loaded = load_rgb(tmp_path / "half.png")
+    assert loaded.image.mode == "RGB" and loaded.image.getpixel((5, 5)) == (255, 255, 255)
+    assert loaded.alpha is not None and loaded.alpha.getpixel((5, 5)) == 0
+    assert loaded.alpha.getpixel((30, 5)) == 255
+    scaled = load_rgb(tmp_path / "half.png", max_side=20)
+    assert scaled.alpha is not None and scaled.alpha.size == scaled.image.size == (20, 10)
+    Image.new("RGBA", (8, 8), (1, 2, 3, 255)).save(tmp_path / "opaque.png")
+    assert load_rgb(tmp_path / "opaque.png").alpha is None

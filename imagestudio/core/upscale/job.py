@@ -16,14 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from imagestudio.core.callbacks import CancelCheck, JobContext, NoticeCallback, StepCallback
 from imagestudio.core.devices import available_memory, pick_device, release_memory
 from imagestudio.core.errors import ImageError, InvalidRequest, OutOfMemory
 from imagestudio.core.images import load_rgb
 from imagestudio.core.outcomes import Picture, Product
-from imagestudio.core.outputs.metadata import IMAGESTUDIO_KEY, PARAMETERS_KEY
+from imagestudio.core.outputs.chunks import (
+    IMAGESTUDIO_KEY,
+    PARAMETERS_KEY,
+    json_chunk,
+    text_chunk,
+    text_chunks,
+)
 from imagestudio.core.requests import UpscaleRequest
 from imagestudio.core.upscale.loading import LANCZOS, Upscaler, load_upscaler, resolve_upscaler
 from imagestudio.core.upscale.tiles import (
@@ -75,9 +81,8 @@ class UpscaleEngine:
     def _upscaler(self, name: str) -> Upscaler:
         found = resolve_upscaler(name, self.models_dir)
         if self._loaded is None or self._loaded.path != found.path:
-            self._loaded = None
-            self._loaded = load_upscaler(found.path, self.device.torch_device)
-            self._loaded.name = found.name
+            self._loaded = None  # the old network goes before the new one loads
+            self._loaded = load_upscaler(found.path, self.device.torch_device, name=found.name)
         return self._loaded
 
     def upscale(
@@ -90,7 +95,7 @@ class UpscaleEngine:
         with self._lock:
             started = time.perf_counter()
             loaded = load_rgb(request.image)
-            rgb, alpha = loaded.image, _alpha(request.image)
+            rgb, alpha = loaded.image, loaded.alpha
             width, height = rgb.size
             if width < 2 or height < 2:
                 raise ImageError(
@@ -189,17 +194,6 @@ class UpscaleEngine:
         return current
 
 
-def _alpha(path: str) -> Image.Image | None:
-    """The picture's alpha channel (upright), or None when it has none or it is all opaque."""
-    with contextlib.suppress(Exception), Image.open(path) as opened:
-        if opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info:
-            image = ImageOps.exif_transpose(opened).convert("RGBA")
-            alpha = image.getchannel("A")
-            if alpha.getextrema() != (255, 255):
-                return alpha
-    return None
-
-
 def _engine_key(config: EngineConfig) -> tuple[object, ...]:
     return (config.models_dir, config.device)
 
@@ -214,20 +208,17 @@ UPSCALE = EngineSlot(
 
 
 def _source_settings(path: str) -> tuple[str | None, dict[str, Any] | None, dict[str, str]]:
-    """The source picture's A1111 text, our JSON request, and its other text chunks."""
-    import json
-
+    """The source picture's A1111 text, our JSON request, and its ComfyUI graphs, read as the
+    metadata readers read them (chunks after the image data too, size limits, mojibake)."""
     with contextlib.suppress(Exception), Image.open(path) as opened:
-        chunks = {str(k): v for k, v in opened.info.items() if isinstance(v, str)}
-        text = chunks.pop(PARAMETERS_KEY, None)
-        ours = chunks.pop(IMAGESTUDIO_KEY, None)
-        request = None
-        if ours:
-            with contextlib.suppress(ValueError):
-                loaded = json.loads(ours)
-                request = loaded if isinstance(loaded, dict) else None
-        keep = {k: v for k, v in chunks.items() if k in ("prompt", "workflow")}
-        return text, request, keep
+        chunks = text_chunks(opened)
+        request = json_chunk(chunks, IMAGESTUDIO_KEY)
+        graphs = {key: text_chunk(chunks, key) for key in ("prompt", "workflow")}
+        return (
+            text_chunk(chunks, PARAMETERS_KEY),
+            request if isinstance(request, dict) else None,
+            {key: value for key, value in graphs.items() if value},
+        )
     return None, None, {}
 
 

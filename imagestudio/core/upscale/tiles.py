@@ -150,8 +150,8 @@ def network_runner(model: Any, dtype: torch.dtype) -> Callable[[torch.Tensor], t
     """The network as a function of a (1,3,h,w) float tile; pads odd sizes the model needs."""
     import torch.nn.functional as F
 
-    multiple = int(getattr(model, "size_requirements", None).multiple_of or 1)  # type: ignore[union-attr]
-    minimum = int(getattr(model, "size_requirements", None).minimum or 0)  # type: ignore[union-attr]
+    multiple = int(model.size_requirements.multiple_of or 1)
+    minimum = int(model.size_requirements.minimum or 0)
     scale = int(model.scale)
 
     def run(piece: torch.Tensor) -> torch.Tensor:
