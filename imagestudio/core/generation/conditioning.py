@@ -22,11 +22,11 @@ procedure below is A1111's (modules/sd_hijack_clip.py), written from its descrip
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from imagestudio.core.generation.embeddings import name_pattern
 from imagestudio.core.promptsyntax import parse_attention
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def tokenize_chunks(
     comma = _comma_id(tokenizer)
     length = chunk_length(tokenizer)
     backtrack = min(COMMA_BACKTRACK, length // 3)
-    found = _embedding_pattern(embeddings or {})
+    found = name_pattern(embeddings or {})
     lookup = {name.lower(): (name, count) for name, count in (embeddings or {}).items()}
     chunks: list[Chunk] = []
     ids: list[int] = []
@@ -144,15 +144,6 @@ def tokenize_chunks(
     if ids or not chunks:
         close()
     return chunks
-
-
-def _embedding_pattern(embeddings: Mapping[str, int]) -> re.Pattern[str] | None:
-    """Embedding names as whole words, any case, longest first; one group (for re.split)."""
-    if not embeddings:
-        return None
-    names = sorted(embeddings, key=len, reverse=True)
-    alternatives = "|".join(re.escape(name) for name in names)
-    return re.compile(rf"(?<![\w\-])({alternatives})(?![\w\-])", re.IGNORECASE)
 
 
 def _comma_id(tokenizer: Any) -> int | None:

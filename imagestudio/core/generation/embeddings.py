@@ -59,14 +59,25 @@ def embedding_files(models_dir: Path) -> dict[str, Path]:
     return found
 
 
+def name_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
+    """Embedding names where they stand as words (not inside another word or a hyphenated
+    one), any case, longest first, as one group; None for no names. Every place that looks
+    for embedding names in a prompt uses this, so they all agree on what a mention is."""
+    ordered = sorted(set(names), key=lambda name: (-len(name), name))
+    if not ordered:
+        return None
+    alternatives = "|".join(re.escape(name) for name in ordered)
+    return re.compile(rf"(?<![\w\-])({alternatives})(?![\w\-])", re.IGNORECASE)
+
+
 def names_in(texts: Iterable[str], names: Iterable[str]) -> list[str]:
     """The embedding names that stand as words in any of `texts` (any case), in name order."""
-    joined = "\n".join(texts)
-    return [
-        name
-        for name in sorted(names)
-        if re.search(rf"(?<![\w\-]){re.escape(name)}(?![\w\-])", joined, re.IGNORECASE)
-    ]
+    by_lower = {name.lower(): name for name in names}
+    pattern = name_pattern(by_lower.values())
+    if pattern is None:
+        return []
+    found = {by_lower[m.lower()] for m in pattern.findall("\n".join(texts))}
+    return sorted(found)
 
 
 def load_embedding(name: str, path: Path) -> Embedding:

@@ -10,6 +10,7 @@ from pathlib import Path
 from imagestudio import __version__
 from imagestudio.core.callbacks import JobContext
 from imagestudio.core.errors import ModelError
+from imagestudio.core.generation.embeddings import name_pattern
 from imagestudio.core.generation.engine import Engine, GenerationResult
 from imagestudio.core.generation.lora import resolve_lora
 from imagestudio.core.generation.vae import vae_name
@@ -85,10 +86,10 @@ def model_hashes(
 def comfyui_text(text: str, embeddings: dict[str, str]) -> str:
     """A prompt as ComfyUI reads it: an embedding's name as ``embedding:name``, BREAK as a
     comma (ComfyUI has no chunk break; its weights read like A1111's)."""
-    for name in sorted(embeddings, key=len, reverse=True):
-        text = re.sub(
-            rf"(?<![\w\-:]){re.escape(name)}(?![\w\-])", f"embedding:{name}", text, flags=re.I
-        )
+    pattern = name_pattern(embeddings)
+    if pattern is not None:
+        canonical = {name.lower(): name for name in embeddings}
+        text = pattern.sub(lambda m: f"embedding:{canonical[m[1].lower()]}", text)
     return re.sub(r"\s*\bBREAK\b\s*", ", ", text)
 
 
