@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.bench.bench_style_quality import brush_strokes, scene
+from tests.core.style.test_fast import landscape
 
 
 def stripes(side: int = 256) -> Image.Image:
@@ -64,18 +65,9 @@ def tiles(side: int = 256, seed: int = 3) -> Image.Image:
     return image
 
 
-def hills(width: int = 384, height: int = 256) -> Image.Image:
-    """A cool sky, a sun, green hills and a house: soft shapes with large flat areas."""
-    y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None].repeat(width, axis=1)
-    sky = np.stack([90 + 60 * y, 150 + 60 * y, 230 - 20 * y], axis=-1)
-    image = Image.fromarray(sky.astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    sx, sy = width / 192, height / 128
-    draw.ellipse((130 * sx, 12 * sy, 170 * sx, 52 * sy), fill=(250, 220, 90))
-    outline = [(0, 90), (50, 60), (110, 95), (160, 70), (192, 85), (192, 128), (0, 128)]
-    draw.polygon([(x * sx, y * sy) for x, y in outline], fill=(60, 140, 60))
-    draw.rectangle((30 * sx, 80 * sy, 60 * sx, 110 * sy), fill=(170, 80, 50))
-    return image
+def hills() -> Image.Image:
+    """A cool sky, a sun, green hills and a house, hard-edged: soft shapes, large flat areas."""
+    return landscape(384, 256, blur=0)
 
 
 def portrait(width: int = 256, height: int = 320) -> Image.Image:

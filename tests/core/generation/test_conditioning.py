@@ -28,6 +28,9 @@ def clip_tokenizer():
 
 @pytest.fixture(scope="module")
 def pipes(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from imagestudio.core.generation.engine import prepare_model_stack
+
+    prepare_model_stack()  # the app's one way into diffusers (see core.torchvision_compat)
     from diffusers import DiffusionPipeline
 
     root = tmp_path_factory.mktemp("families")

@@ -29,8 +29,9 @@ def stylizer() -> FastStylizer:
     return FastStylizer(threads=1)
 
 
-def landscape(width: int = 192, height: int = 128) -> Image.Image:
-    """A cool-coloured picture with shapes: sky gradient, sun, hills, a house."""
+def landscape(width: int = 192, height: int = 128, blur: float = 1) -> Image.Image:
+    """A cool-coloured picture with shapes: sky gradient, sun, hills, a house (softened by a
+    `blur`-px Gaussian; 0 keeps the edges hard)."""
     y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None].repeat(width, axis=1)
     sky = np.stack([90 + 60 * y, 150 + 60 * y, 230 - 20 * y], axis=-1)
     image = Image.fromarray(sky.astype(np.uint8))
@@ -40,7 +41,7 @@ def landscape(width: int = 192, height: int = 128) -> Image.Image:
     hills = [(0, 90), (50, 60), (110, 95), (160, 70), (192, 85), (192, 128), (0, 128)]
     draw.polygon([(x * sx, y * sy) for x, y in hills], fill=(60, 140, 60))
     draw.rectangle((30 * sx, 80 * sy, 60 * sx, 110 * sy), fill=(170, 80, 50))
-    return image.filter(ImageFilter.GaussianBlur(1))
+    return image.filter(ImageFilter.GaussianBlur(blur)) if blur else image
 
 
 def warm_stripes(side: int = 200) -> Image.Image:
