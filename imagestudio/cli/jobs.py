@@ -114,6 +114,37 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="F",
         help="how far toward the variation seed, 0-1 (default 0.3 with --variation-seed)",
     )
+    gen.add_argument(
+        "--hires-scale",
+        type=number,
+        default=None,
+        metavar="F",
+        help="hires fix: make the picture at --size, enlarge it by F (1.25-4), then repaint "
+        "it at the bigger size (text-to-image only)",
+    )
+    gen.add_argument(
+        "--hires-denoise",
+        type=number,
+        default=None,
+        metavar="F",
+        help="hires fix: how much of the enlarged picture to repaint, above 0 up to 1 "
+        "(default 0.45)",
+    )
+    gen.add_argument(
+        "--hires-steps",
+        type=whole_number,
+        default=None,
+        metavar="N",
+        help="hires fix: steps of the second pass, 1-150 (default: as many as --steps; "
+        "it runs N x denoise of them)",
+    )
+    gen.add_argument(
+        "--hires-upscaler",
+        default=None,
+        metavar="NAME",
+        help="hires fix: latent, lanczos, or an upscaler's name or .safetensors file "
+        "(default realesrgan-x4plus; see 'imagestudio models list')",
+    )
     _output_argument(gen)
     gen.add_argument(
         "--previews",
@@ -255,6 +286,19 @@ def generate(args: argparse.Namespace) -> int:
     width = height = None
     if args.size is not None:
         width, height = parse_size(args.size)
+    hires_options = {
+        "--hires-denoise": args.hires_denoise,
+        "--hires-steps": args.hires_steps,
+        "--hires-upscaler": args.hires_upscaler,
+    }
+    given = [name for name, value in hires_options.items() if value is not None]
+    if given and args.hires_scale is None:
+        raise InvalidRequest(f"{given[0]} belongs to hires fix: give --hires-scale too.")
+    hires: dict[str, Any] = {"hires_scale": args.hires_scale, "hires_steps": args.hires_steps}
+    if args.hires_denoise is not None:
+        hires["hires_denoise"] = args.hires_denoise
+    if args.hires_upscaler is not None:
+        hires["hires_upscaler"] = args.hires_upscaler
     request = GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,
@@ -277,6 +321,7 @@ def generate(args: argparse.Namespace) -> int:
             if args.variation_strength is not None
             else (DEFAULT_VARIATION_STRENGTH if args.variation_seed is not None else 0.0)
         ),
+        **hires,
     )
     preview_dir = Path(args.previews).expanduser() if args.previews else None
     if preview_dir is not None and preview_dir.exists() and not preview_dir.is_dir():

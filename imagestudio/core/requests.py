@@ -53,6 +53,12 @@ MAX_LORAS = 8
 MAX_LORA_WEIGHT = 4.0
 MAX_CLIP_SKIP = 12
 DEFAULT_VARIATION_STRENGTH = 0.3  # a variation that keeps the picture's layout
+# Hires fix: the second pass's enlargement and its default strength (A1111's range and default).
+HIRES_MIN_SCALE = 1.25
+HIRES_MAX_SCALE = 4.0
+HIRES_DEFAULT_SCALE = 2.0
+HIRES_DEFAULT_DENOISE = 0.45
+HIRES_DEFAULT_UPSCALER = "realesrgan-x4plus"  # the shipped Real-ESRGAN (core.upscale)
 
 # Style transfer: the quality mode never works above STYLE_MAX_SIZE (VGG features of a larger
 # picture do not fit a consumer GPU), and its coarsest scale is STYLE_MIN_SIZE.
@@ -209,6 +215,14 @@ class GenerationRequest(_RequestBase):
     variation_strength: float = 0.0
     # a VAE in place of the model's own: a name in models/vae or a .safetensors path
     vae: str | None = None
+    # Hires fix (text-to-image only): make the picture at `width`x`height`, enlarge it by
+    # `hires_scale` with `hires_upscaler` (an upscaler's name or file, "latent" or "lanczos"),
+    # then repaint it at `hires_denoise` with `hires_steps` steps (None: as many as `steps`).
+    # None as the scale: no second pass.
+    hires_scale: float | None = None
+    hires_upscaler: str = HIRES_DEFAULT_UPSCALER
+    hires_steps: int | None = None
+    hires_denoise: float = HIRES_DEFAULT_DENOISE
 
     def __post_init__(self) -> None:
         _check_text("prompt", self.prompt)
@@ -286,6 +300,56 @@ class GenerationRequest(_RequestBase):
                 "Variations work on text-to-image jobs; untick the start image or set the "
                 "variation strength to 0."
             )
+        self._check_hires()
+
+    def _check_hires(self) -> None:
+        if self.hires_scale is None:
+            return
+        if not in_range(self.hires_scale, HIRES_MIN_SCALE, HIRES_MAX_SCALE):
+            raise InvalidRequest(
+                f"The hires fix scale must be from {HIRES_MIN_SCALE:g} to {HIRES_MAX_SCALE:g}; "
+                f"{self.hires_scale!r} was given."
+            )
+        if self.init_image is not None:
+            raise InvalidRequest(
+                "Hires fix enlarges a text-to-image picture; with a start image, make it at the "
+                "size you want instead (or upscale the result), and turn hires fix off."
+            )
+        if not isinstance(self.hires_upscaler, str) or not self.hires_upscaler.strip():
+            raise InvalidRequest(
+                "No hires fix upscaler was chosen: give an upscaler's name, latent or lanczos."
+            )
+        _check_text("hires fix upscaler", self.hires_upscaler)
+        object.__setattr__(self, "hires_upscaler", self.hires_upscaler.strip())
+        if self.hires_steps is not None and not in_range(
+            self.hires_steps, 1, MAX_STEPS, whole=True
+        ):
+            raise InvalidRequest(
+                f"Hires steps must be a whole number from 1 to {MAX_STEPS}; "
+                f"{self.hires_steps!r} was given."
+            )
+        if not is_finite_number(self.hires_denoise) or not 0 < self.hires_denoise <= 1:
+            raise InvalidRequest(
+                "The hires fix denoising strength must be above 0 and at most 1; "
+                f"{self.hires_denoise!r} was given."
+            )
+        if int(self.second_pass_steps * self.hires_denoise) < 1:
+            raise InvalidRequest(
+                f"With {self.second_pass_steps} hires steps and denoising strength "
+                f"{self.hires_denoise:g} the second pass would run no step; raise either."
+            )
+        for name, value in (("width", self.width), ("height", self.height)):
+            if value is not None and hires_length(value, self.hires_scale) > MAX_SIZE:
+                raise InvalidRequest(
+                    f"Hires fix ×{self.hires_scale:g} would make the {name} "
+                    f"{hires_length(value, self.hires_scale)} pixels, more than {MAX_SIZE}; "
+                    "lower the scale or the size."
+                )
+
+    @property
+    def second_pass_steps(self) -> int:
+        """The hires pass's steps as scheduled (it runs `int(steps * hires_denoise)` of them)."""
+        return self.hires_steps or self.steps
 
     def _take_lora_tags(self) -> None:
         """`<lora:name:weight>` tags leave the prompt and join `loras`, as A1111 reads them.
@@ -340,6 +404,11 @@ class GenerationRequest(_RequestBase):
             "init_image": self.init_image,
             "strength": float(self.strength) if self.is_img2img else None,
         }
+
+
+def hires_length(length: int, scale: float) -> int:
+    """A side after hires fix: scaled, then down to a multiple of 8 (A1111's latent grid)."""
+    return max(8, int(length * float(scale)) // 8 * 8)
 
 
 def _check_loras(value: Any) -> tuple[tuple[str, float], ...]:

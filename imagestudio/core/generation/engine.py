@@ -27,6 +27,7 @@ from imagestudio.core.devices import (
 from imagestudio.core.errors import (
     ImageError,
     ImageStudioError,
+    InvalidRequest,
     JobCancelled,
     ModelError,
     OutOfMemory,
@@ -48,13 +49,15 @@ from imagestudio.core.images import load_rgb
 from imagestudio.core.models.library import ModelRef, resolve_model
 from imagestudio.core.models.singlefile import load_single_file
 from imagestudio.core.paths import app_paths
-from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.requests import MAX_SIZE, GenerationRequest, hires_length
 from imagestudio.core.schedulers import friendly_name, make_scheduler
 from imagestudio.core.torchvision_compat import ensure_torchvision_importable
+from imagestudio.core.upscalernames import LATENT
 from imagestudio.core.vocabulary import FAMILY_LABELS, MEMORY_MODES, Family, MemoryMode, Offload
 from imagestudio.core.wildcards import resolve_prompts
 
 if TYPE_CHECKING:
+    from imagestudio.core.upscale.job import UpscaleEngine
     from imagestudio.core.workspace import EngineConfig
 
 log = logging.getLogger(__name__)
@@ -101,6 +104,10 @@ class GenerationResult:
     negative_prompts: list[str] = field(default_factory=list)
     vae_path: str | None = None  # the VAE file used in place of the model's own
     embeddings: dict[str, str] = field(default_factory=dict)  # name -> file, those used
+    # hires fix: the upscaler as pictures record it ("Latent", "Lanczos", a network's name);
+    # `width`/`height` stay the first pass's, the images are the enlarged ones
+    hires_upscaler: str | None = None
+    hires_upscaler_file: str | None = None  # the network's file; None for latent and Lanczos
 
     def __post_init__(self) -> None:
         if not self.prompts:
@@ -220,6 +227,7 @@ class Engine:
         self.cache_dir = cache_dir or app_paths().cache_dir
         self.hf_cache = hf_cache
         self._loaded: _Loaded | None = None
+        self._own_upscaler: UpscaleEngine | None = None  # hires fix's, when none is given
         self._lock = threading.Lock()
 
     @classmethod
@@ -260,6 +268,8 @@ class Engine:
     def unload(self) -> None:
         with self._lock:
             self._unload()
+            if self._own_upscaler is not None:
+                self._own_upscaler.unload()
 
     def _unload(self) -> None:
         if self._loaded is not None:
@@ -375,8 +385,12 @@ class Engine:
         is_cancelled: CancelCheck | None = None,
         on_notice: NoticeCallback | None = None,
         previews: bool = True,
+        upscaler: UpscaleEngine | None = None,
     ) -> GenerationResult:
         """Run `request` to the end and return its images.
+
+        A hires fix enlarges the first pass's pictures with `upscaler` (the workspace's upscale
+        engine; one of the engine's own when None) unless the request's upscaler is "latent".
 
         `on_step(step, total, preview)` is called after every denoising step; `preview` is a small
         uint8 RGB array (latent resolution, batch side by side), or None when `previews` is off.
@@ -389,6 +403,9 @@ class Engine:
             init = read_image(request.init_image) if request.init_image else None
             loras = [(resolve_lora(name, self.models_dir), w) for name, w in request.loras]
             vae_file = resolve_vae(request.vae, self.models_dir) if request.vae else None
+            upscaler_file = None
+            if request.hires_scale is not None:
+                upscaler, upscaler_file = self._hires_upscaler(request.hires_upscaler, upscaler)
             first = request.seed
             if first is None:
                 first = random.randint(0, 2**32 - request.count)
@@ -415,6 +432,8 @@ class Engine:
                     previews,
                     started,
                     load_seconds,
+                    upscaler,
+                    upscaler_file,
                 )
             except (JobCancelled, ImageStudioError):
                 raise
@@ -445,6 +464,8 @@ class Engine:
         previews: bool,
         started: float,
         load_seconds: float,
+        upscaler: UpscaleEngine | None = None,
+        upscaler_file: Path | None = None,
     ) -> GenerationResult:
         import torch
 
@@ -472,13 +493,25 @@ class Engine:
                 # warnings, which the window would raise as a banner after every such job
                 on_notice(far)
 
+        final = (width, height)
+        if request.hires_scale is not None:
+            final = (
+                hires_length(width, request.hires_scale),
+                hires_length(height, request.hires_scale),
+            )
+            if max(final) > MAX_SIZE:
+                raise InvalidRequest(
+                    f"Hires fix ×{request.hires_scale:g} of {width}x{height} would make "
+                    f"{final[0]}x{final[1]} pixels, over {MAX_SIZE} a side; lower the scale."
+                )
+        # the memory plan is for the largest pass
         free = available_memory(self.device.device_type, self.device.index)
         plan, needed = plan_for_job(
             pipe,
             self.memory_mode,
             self.device,
             loaded.offload,
-            (width, height),
+            final,
             request.count,
             request.guidance,
             free,
@@ -486,7 +519,7 @@ class Engine:
         apply_plan(pipe, plan)
         if plan.worth_telling:
             notice(plan.describe())
-        check_fits(needed, free, width, height, request.count, self.device)
+        check_fits(needed, free, final[0], final[1], request.count, self.device)
 
         if request.scheduler is not None:
             scheduler = make_scheduler(request.scheduler, loaded.base_scheduler_config)
@@ -501,13 +534,20 @@ class Engine:
             raise JobCancelled("Cancelled before the first step.")
 
         mapper = loaded.previews
+        # steps already shown (the first pass's, in the second) and steps still to come after
+        # this pass (the second's, in the first), so a hires job shows one progress
+        progress = {"before": 0, "after": 0}
+        if request.hires_scale is not None:
+            progress["after"] = int(request.second_pass_steps * request.hires_denoise)
 
         def step_end(p: Any, i: int, t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if is_cancelled and is_cancelled():
                 raise JobCancelled(f"Cancelled after step {i + 1}.")
             if on_step is not None:
                 preview = mapper(tensors["latents"]) if previews else None
-                on_step(i + 1, p.num_timesteps, preview)
+                before, count = progress["before"], p.num_timesteps
+                after = round(progress["after"] * count / max(1, request.steps))
+                on_step(before + i + 1, before + count + after, preview)
             return tensors
 
         # A1111's prompt syntax (weights, BREAK, any length) becomes embeddings here; the
@@ -528,6 +568,7 @@ class Engine:
             "callback_on_step_end_tensor_inputs": ["latents"],
             "output_type": "pil",
         }
+        hires_name = None
         if init_image is not None:
             img2img = self._img2img_pipe(loaded)
             img2img.scheduler = scheduler
@@ -537,7 +578,33 @@ class Engine:
                 common["latents"] = variation_noise(
                     pipe, request, seeds, width, height, conditioning.prompt_embeds.dtype
                 )
-            output = pipe(width=width, height=height, **common)
+            if request.hires_scale is None:
+                output = pipe(width=width, height=height, **common)
+            else:
+                first_pass = pipe(
+                    width=width,
+                    height=height,
+                    **(common | {"output_type": "latent" if upscaler is None else "pil"}),
+                )
+                progress["before"], progress["after"] = request.steps, 0
+                if is_cancelled and is_cancelled():
+                    raise JobCancelled("Cancelled between the two passes of the hires fix.")
+                common.pop("latents", None)
+                start, hires_name = self._enlarge(
+                    first_pass.images,
+                    final,
+                    getattr(pipe, "vae_scale_factor", 8),
+                    request,
+                    upscaler,
+                    on_notice,
+                    is_cancelled,
+                )
+                img2img = self._img2img_pipe(loaded)
+                img2img.scheduler = scheduler
+                # fresh generators: the second pass's noise follows from the seeds alone
+                common["generator"] = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+                common["num_inference_steps"] = request.second_pass_steps
+                output = img2img(image=start, strength=request.hires_denoise, **common)
         images = list(output.images)
         return GenerationResult(
             request=request,
@@ -557,7 +624,68 @@ class Engine:
             negative_prompts=negatives,
             vae_path=str(vae_file) if vae_file else None,
             embeddings={e.name: str(e.path) for e in embeddings},
+            hires_upscaler=hires_name,
+            hires_upscaler_file=str(upscaler_file) if upscaler_file else None,
         )
+
+    def _hires_upscaler(
+        self, name: str, given: UpscaleEngine | None
+    ) -> tuple[UpscaleEngine | None, Path | None]:
+        """The upscale engine a hires fix with upscaler `name` uses (None for latent) and the
+        network's file (None for latent and Lanczos); an unknown name is said before any model
+        loads."""
+        if name.lower() == LATENT:
+            return None, None
+        from imagestudio.core.upscale.job import UpscaleEngine
+        from imagestudio.core.upscale.loading import resolve_upscaler
+        from imagestudio.core.upscalernames import LANCZOS
+
+        file = None
+        if name.lower() != LANCZOS:
+            try:
+                file = resolve_upscaler(name, self.models_dir).path
+            except ModelError as exc:
+                raise ModelError(f"{exc} For hires fix, latent works too.") from exc
+        if given is None:
+            if self._own_upscaler is None:
+                self._own_upscaler = UpscaleEngine(self.models_dir, self._device_setting)
+            given = self._own_upscaler
+        return given, file
+
+    @staticmethod
+    def _enlarge(
+        first: Any,
+        size: tuple[int, int],
+        vae_scale: int,
+        request: GenerationRequest,
+        upscaler: UpscaleEngine | None,
+        on_notice: NoticeCallback | None,
+        is_cancelled: CancelCheck | None,
+    ) -> tuple[Any, str]:
+        """The first pass's output at `size`, ready for the second pass: its latents resized
+        (bilinear, as A1111's "Latent"), or its pictures by `upscaler`; and the upscaler's name
+        as the picture records it."""
+        from imagestudio.core.upscalernames import a1111_upscaler
+
+        if on_notice:
+            on_notice(f"Hires fix: enlarging to {size[0]}x{size[1]}…")
+        if upscaler is None:
+            import torch.nn.functional as functional
+
+            latents = first
+            grid = (size[1] // vae_scale, size[0] // vae_scale)
+            resized = functional.interpolate(
+                latents.float(), size=grid, mode="bilinear", align_corners=False
+            )
+            return resized.to(latents.dtype), a1111_upscaler(LATENT)
+        pictures = []
+        name = ""
+        for picture in first:
+            enlarged, name = upscaler.enlarge(
+                picture.convert("RGB"), size, request.hires_upscaler, None, is_cancelled
+            )
+            pictures.append(enlarged)
+        return pictures, a1111_upscaler(name)
 
     @staticmethod
     def _use_vae(loaded: _Loaded, path: Path | None) -> None:

@@ -17,10 +17,12 @@ from imagestudio.core.generation.vae import vae_name
 from imagestudio.core.loratags import lora_name
 from imagestudio.core.models.hashes import embedding_hash, lora_hash, model_hash
 from imagestudio.core.outcomes import Picture, Product
-from imagestudio.core.outputs.comfygraph import GraphSettings, api_graph
+from imagestudio.core.outputs.comfygraph import GraphSettings, HiresGraph, api_graph
 from imagestudio.core.outputs.metadata import ImageSettings, format_parameters
 from imagestudio.core.requests import GenerationRequest
 from imagestudio.core.schedulers import a1111_sampler, comfyui_sampler
+from imagestudio.core.upscale.job import UPSCALE
+from imagestudio.core.upscalernames import LATENT
 from imagestudio.core.workspace import EngineConfig, EngineSlot, Workspace
 
 
@@ -122,9 +124,29 @@ def comfyui_chunks(
             init_image=Path(request.init_image).name if request.init_image else None,
             denoise=float(request.strength),
             clip_skip=request.clip_skip,
+            hires=_comfyui_hires(result),
         )
     )
     return {"prompt": json.dumps(graph, ensure_ascii=False)}
+
+
+def _comfyui_hires(result: GenerationResult) -> HiresGraph | None:
+    """The hires fix's second pass as ComfyUI's nodes name it (a network by its file name)."""
+    request = result.request
+    if request.hires_scale is None or not result.hires_upscaler or not result.images:
+        return None
+    width, height = result.images[0].size
+    return HiresGraph(
+        upscaler=(
+            Path(result.hires_upscaler_file).name
+            if result.hires_upscaler_file
+            else request.hires_upscaler.lower()
+        ),
+        width=width,
+        height=height,
+        steps=request.second_pass_steps,
+        denoise=float(request.hires_denoise),
+    )
 
 
 def parameters_text(
@@ -141,6 +163,14 @@ def parameters_text(
     if request.variation_seed is not None and request.variation_strength > 0:
         extra["Variation seed"] = str(request.variation_seed + index)
         extra["Variation seed strength"] = f"{float(request.variation_strength):g}"
+    strength = float(request.strength) if request.is_img2img else None
+    if request.hires_scale is not None and result.hires_upscaler:
+        # A1111's keys; its Denoising strength is then the second pass's
+        strength = float(request.hires_denoise)
+        extra["Hires upscale"] = f"{float(request.hires_scale):g}"
+        if request.hires_steps:
+            extra["Hires steps"] = str(request.hires_steps)
+        extra["Hires upscaler"] = result.hires_upscaler
     extra |= hashes or {}
     return format_parameters(
         ImageSettings(
@@ -153,7 +183,7 @@ def parameters_text(
             width=result.width,
             height=result.height,
             model=result.model_name,
-            denoising_strength=float(request.strength) if request.is_img2img else None,
+            denoising_strength=strength,
             extra=extra | {"Version": f"ImageStudio {__version__}"},
             source="imagestudio",
             loras=tuple((lora_name(name), weight) for name, weight in request.loras),
@@ -199,12 +229,16 @@ def product_of(
             )
         )
     seeds = ", ".join(str(seed) for seed in result.seeds)
+    width, height = result.images[0].size if result.images else (result.width, result.height)
+    size = f"{width}x{height}"
+    if (width, height) != (result.width, result.height):
+        size = f"{result.width}x{result.height} → {size} (hires fix)"
     return Product(
         pictures=pictures,
         request=used,
-        width=result.width,
-        height=result.height,
-        summary=f"{result.width}x{result.height}, {result.scheduler}, seed {seeds}",
+        width=width,
+        height=height,
+        summary=f"{size}, {result.scheduler}, seed {seeds}",
         model=result.model_name,
         device=result.device,
         shown_prompt=result.prompts[0] if result.prompts[0] != used.prompt else None,
@@ -216,8 +250,16 @@ def run_generation(
 ) -> Product:
     """Generate the images of `request` on the workspace's diffusion engine."""
     engine = workspace.engine(DIFFUSION)
+    upscaler = None
+    if request.hires_scale is not None and request.hires_upscaler.lower() != LATENT:
+        upscaler = workspace.engine(UPSCALE)  # shared with upscale jobs: one network loaded
     result = engine.generate(
-        request, context.on_step, context.is_cancelled, context.status, context.previews
+        request,
+        context.on_step,
+        context.is_cancelled,
+        context.status,
+        context.previews,
+        upscaler=upscaler,
     )
     context.notices.extend(result.warnings)  # already shown as they came
     files = lora_files(result.request, engine.models_dir)

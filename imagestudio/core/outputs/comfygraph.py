@@ -13,7 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GraphSettings", "api_graph"]
+__all__ = ["GraphSettings", "HiresGraph", "api_graph"]
+
+
+@dataclass(frozen=True)
+class HiresGraph:
+    """A hires fix's second pass: enlarge (latent, Lanczos or a network), then sample again."""
+
+    upscaler: str  # "latent", "lanczos", or a network's file name (UpscaleModelLoader)
+    width: int  # the final size
+    height: int
+    steps: int  # as scheduled; ComfyUI runs `steps` of them at `denoise`, A1111 fewer
+    denoise: float
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,7 @@ class GraphSettings:
     init_image: str | None = None  # a file name, for LoadImage
     denoise: float = 1.0
     clip_skip: int = 1  # A1111's; CLIPSetLastLayer at -clip_skip (ComfyUI's -1 is the default)
+    hires: HiresGraph | None = None
 
 
 def _node(kind: str, title: str, **inputs: Any) -> dict[str, Any]:
@@ -92,5 +104,58 @@ def api_graph(settings: GraphSettings) -> dict[str, Any]:
         denoise=settings.denoise if settings.init_image is not None else 1.0,
     )
     graph["7"] = _node("VAEDecode", "VAE Decode", samples=["6", 0], vae=["1", 2])
-    graph["8"] = _node("SaveImage", "Save Image", images=["7", 0], filename_prefix="ImageStudio")
+    pixels: list[Any] = ["7", 0]
+    if settings.hires is not None:
+        pixels = _hires_pass(graph, settings, model)
+    graph["8"] = _node("SaveImage", "Save Image", images=pixels, filename_prefix="ImageStudio")
     return graph
+
+
+def _hires_pass(graph: dict[str, Any], settings: GraphSettings, model: list[Any]) -> list[Any]:
+    """Add the hires fix's nodes after the first pass; returns the final pixels' link."""
+    hires = settings.hires
+    assert hires is not None
+    if hires.upscaler == "latent":
+        graph["20"] = _node(
+            "LatentUpscale",
+            "Hires upscale (latent)",
+            samples=["6", 0],
+            upscale_method="bilinear",
+            width=hires.width,
+            height=hires.height,
+            crop="disabled",
+        )
+    else:
+        image: list[Any] = ["7", 0]
+        if hires.upscaler != "lanczos":
+            graph["21"] = _node("UpscaleModelLoader", "Load upscaler", model_name=hires.upscaler)
+            graph["22"] = _node(
+                "ImageUpscaleWithModel", "Hires upscale", upscale_model=["21", 0], image=image
+            )
+            image = ["22", 0]
+        graph["23"] = _node(
+            "ImageScale",
+            "Hires size",
+            image=image,
+            upscale_method="lanczos",
+            width=hires.width,
+            height=hires.height,
+            crop="disabled",
+        )
+        graph["20"] = _node("VAEEncode", "Encode", pixels=["23", 0], vae=["1", 2])
+    graph["24"] = _node(
+        "KSampler",
+        "KSampler (hires)",
+        model=model,
+        seed=settings.seed,
+        steps=hires.steps,
+        cfg=settings.cfg,
+        sampler_name=settings.sampler_name,
+        scheduler=settings.scheduler,
+        positive=["2", 0],
+        negative=["3", 0],
+        latent_image=["20", 0],
+        denoise=hires.denoise,
+    )
+    graph["25"] = _node("VAEDecode", "VAE Decode (hires)", samples=["24", 0], vae=["1", 2])
+    return ["25", 0]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from imagestudio.core.outputs.values import load_json_object as _load_json_objec
 from imagestudio.core.outputs.values import to_float as _to_float
 from imagestudio.core.outputs.values import to_int as _to_int
 from imagestudio.core.schedulers import sampler_from_metadata
+from imagestudio.core.upscalernames import upscaler_from_a1111
 
 __all__ = [
     "ImageSettings",
@@ -173,7 +175,31 @@ class ImageSettings:
         vae = self.extra.get("VAE")
         if isinstance(vae, str) and vae.strip() and len(vae) <= 200:
             values["vae"] = vae.strip()  # a file name: the form finds it in its library
+        values |= self._hires_values()
         return {key: value for key, value in values.items() if value is not None}
+
+    def _hires_values(self) -> dict[str, Any]:
+        """A1111's hires fix keys as our request's: ``Hires upscale`` (or ``Hires resize``
+        against the size), ``Hires steps`` (0: as many as the first pass), ``Hires upscaler``
+        (A1111's names read as ours) and the second pass's ``Denoising strength``."""
+        extra = {key.lower(): value for key, value in self.extra.items()}
+        scale = _to_float(extra.get("hires upscale", ""))
+        resize = _SIZE_RE.fullmatch(extra.get("hires resize", "").strip())
+        if scale is None and resize and self.width:
+            scale = int(resize[1]) / self.width
+        if scale is None or not math.isfinite(scale) or scale <= 1:
+            return {}
+        values: dict[str, Any] = {"hires_scale": round(scale, 4)}
+        steps = _to_int(extra.get("hires steps", ""))
+        if steps:
+            values["hires_steps"] = steps
+        upscaler = extra.get("hires upscaler", "").strip()
+        if upscaler and len(upscaler) <= 200:
+            values["hires_upscaler"] = upscaler_from_a1111(upscaler)
+        denoise = _to_float(extra.get("denoising strength", ""))
+        if denoise is not None and 0 < denoise <= 1:
+            values["hires_denoise"] = denoise
+        return values
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,7 +528,12 @@ def _from_imagestudio(data: dict[str, Any], parameters: str | None) -> ImageSett
                 ours[name] = getattr(fallback, name)
         if "loras" not in data:
             loras = fallback.loras
-        extra = {k: v for k, v in fallback.extra.items() if k.lower() not in _KNOWN_KEYS}
+        # (a hires fix's Denoising strength is among the extra, not a typed field: kept)
+        extra = {
+            k: v
+            for k, v in fallback.extra.items()
+            if k.lower() not in _KNOWN_KEYS or k.lower() == "denoising strength"
+        }
     if ours["negative_prompt"] is None:
         ours["negative_prompt"] = ""
     return ImageSettings(

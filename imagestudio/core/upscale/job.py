@@ -40,6 +40,7 @@ from imagestudio.core.upscale.tiles import (
     plan_tiles,
     upscale_tensor,
 )
+from imagestudio.core.upscalernames import a1111_upscaler
 from imagestudio.core.workspace import EngineConfig, EngineSlot, Workspace
 
 MAX_OUTPUT_PIXELS = 16384 * 16384  # 268 Mpx: 3 GB as float32 while blending
@@ -108,17 +109,9 @@ class UpscaleEngine:
                     f"{MAX_OUTPUT_PIXELS // 1_000_000} megapixels; choose a smaller factor."
                 )
             notices: list[str] = list(loaded.notices)
-            if request.upscaler.lower() == LANCZOS:
-                image = rgb.resize(target, Image.Resampling.LANCZOS)
-                name, device = "Lanczos", "CPU"
-                if on_step is not None:
-                    on_step(1, 1, None)
-            else:
-                upscaler = self._upscaler(request.upscaler)
-                image = self._run_network(upscaler, rgb, target, request, on_step, is_cancelled)
-                name, device = upscaler.name, self.device.describe()
-                if image.size != target:
-                    image = image.resize(target, Image.Resampling.LANCZOS)
+            image, name, device = self._enlarge(
+                rgb, target, request.upscaler, request.tile, on_step, is_cancelled
+            )
             if alpha is not None:
                 # alpha apart, resized with Lanczos: soft edges stay soft, hard ones stay clean
                 image = image.convert("RGBA")
@@ -130,12 +123,50 @@ class UpscaleEngine:
                 image, request, name, device, time.perf_counter() - started, notices
             )
 
+    def enlarge(
+        self,
+        image: Image.Image,
+        target: tuple[int, int],
+        upscaler: str,
+        on_step: StepCallback | None = None,
+        is_cancelled: CancelCheck | None = None,
+    ) -> tuple[Image.Image, str]:
+        """`image` (RGB) at exactly `target` by `upscaler` (a name, a file or "lanczos"), tiles
+        sized from free memory; returns it with the upscaler's name as pictures record it. For
+        other jobs (hires fix); `on_step` counts tiles."""
+        with self._lock:
+            enlarged, name, _device = self._enlarge(
+                image, target, upscaler, None, on_step, is_cancelled
+            )
+            return enlarged, name
+
+    def _enlarge(
+        self,
+        rgb: Image.Image,
+        target: tuple[int, int],
+        upscaler_name: str,
+        tile: int | None,
+        on_step: StepCallback | None,
+        is_cancelled: CancelCheck | None,
+    ) -> tuple[Image.Image, str, str]:
+        """(the picture at `target`, the upscaler's name, the device it ran on)."""
+        if upscaler_name.lower() == LANCZOS:
+            if on_step is not None:
+                on_step(1, 1, None)
+            return rgb.resize(target, Image.Resampling.LANCZOS), "Lanczos", "CPU"
+        upscaler = self._upscaler(upscaler_name)
+        factor = max(target[0] / rgb.width, target[1] / rgb.height)
+        image = self._run_network(upscaler, rgb, factor, tile, on_step, is_cancelled)
+        if image.size != target:
+            image = image.resize(target, Image.Resampling.LANCZOS)
+        return image, upscaler.name, self.device.describe()
+
     def _run_network(
         self,
         upscaler: Upscaler,
         rgb: Image.Image,
-        target: tuple[int, int],
-        request: UpscaleRequest,
+        factor: float,
+        tile: int | None,
         on_step: StepCallback | None,
         is_cancelled: CancelCheck | None,
     ) -> Image.Image:
@@ -143,8 +174,8 @@ class UpscaleEngine:
         import torch
 
         device = self.device
-        passes = max(1, math.ceil(math.log(request.scale) / math.log(upscaler.scale) - 1e-9))
-        tile = request.tile or choose_tile(
+        passes = max(1, math.ceil(math.log(factor) / math.log(upscaler.scale) - 1e-9))
+        tile = tile or choose_tile(
             device.torch_device,
             available_memory(device.device_type, device.index),
             upscaler.scale,
@@ -226,7 +257,7 @@ def product_of(result: UpscaleResult) -> Product:
     request = result.request
     postprocess = {
         "Postprocess upscale by": f"{request.scale:g}",
-        "Postprocess upscaler": result.upscaler,
+        "Postprocess upscaler": a1111_upscaler(result.upscaler),
     }
     extra = ", ".join(f"{key}: {value}" for key, value in postprocess.items())
     text, source_request, chunks = _source_settings(request.image)

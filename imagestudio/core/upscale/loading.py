@@ -18,6 +18,7 @@ from imagestudio.core.models.hashes import cached_fact
 from imagestudio.core.models.library import UPSCALER_FOLDER
 from imagestudio.core.paths import resources_dir
 from imagestudio.core.torchvision_compat import ensure_torchvision_importable
+from imagestudio.core.upscalernames import LANCZOS  # not a network: a high-quality resize
 
 if TYPE_CHECKING:
     import torch
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUILTIN_UPSCALER = "realesrgan-x4plus"  # the default: Real-ESRGAN's general model
-LANCZOS = "lanczos"  # not a network: a high-quality resize
 
 
 def shipped_dir() -> Path:
