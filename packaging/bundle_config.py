@@ -164,6 +164,8 @@ HIDDEN_PACKAGES = [
     "diffusers.loaders",  # single-file loading and LoRA (the model library)
     "peft.tuners.lora",
     "transformers.models.clip",
+    "spandrel.architectures",  # every upscaler architecture spandrel can load (its registry)
+    "dynamicprompts.generators",  # {a|b} and __wildcards__ (core.wildcards, imported lazily)
 ]
 HIDDEN_MODULES = [
     "imagestudio.cli",

@@ -70,6 +70,7 @@ res=$app/_internal/imagestudio/resources
 for f in models/starter/model_index.json models/starter/unet/diffusion_pytorch_model.safetensors \
     style/magenta/arbitrary_predict.onnx style/magenta/arbitrary_transform.onnx \
     style/vgg16_hed.safetensors tokenizers/clip/vocab.json tokenizers/clip/merges.txt \
+    upscalers/realesrgan-x4plus.safetensors upscalers/realesr-animevideov3-x4.safetensors \
     icons/imagestudio.png; do
   [ -f "$res/$f" ] || fail "resource $f is missing"
 done
@@ -197,6 +198,33 @@ for path in sys.argv[1:]:
 EOF
 ok "generate: ${gen_cold} s first run ($cache), ${gen_warm} s second run"
 
+step "upscale (the shipped Real-ESRGAN networks) and hires fix"
+t=$(now)
+run "$export_home" "$exe" upscale "$work/x/out.png" --scale 4 --output "$work/x/up.png"
+up_s=$(since "$t")
+run "$export_home" "$exe" upscale "$work/x/out.png" --scale 2 \
+  --upscaler realesr-animevideov3-x4 --output "$work/x/up2.png"
+t=$(now)
+run "$export_home" "$exe" generate "{a red|a green} circle" --seed 7 --hires-scale 4 \
+  --output "$work/x/hires.png"
+hires_s=$(since "$t")
+"$python" - "$work/x" <<'EOF'
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+folder = Path(sys.argv[1])
+for name, size, key in (("up.png", 256, "Postprocess upscaler: R-ESRGAN 4x+"),
+                        ("up2.png", 128, "Postprocess upscaler: R-ESRGAN AnimeVideo"),
+                        ("hires.png", 256, "Hires upscaler: R-ESRGAN 4x+")):
+    image = Image.open(folder / name)
+    assert image.size == (size, size), f"{name}: {image.size}"
+    assert key in image.text["parameters"], f"{name}: {image.text['parameters']!r}"
+    print(f"ok: {name}: {size}x{size}, {key}")
+EOF
+ok "upscale x4 64->256: ${up_s} s; hires fix 64->256 with a wildcard prompt: ${hires_s} s"
+
 step "stylize (fast, then quality)"
 t=$(now)
 run "$export_home" "$exe" stylize --content "$work/x/out.png" --style "$app/imagestudio.png" \
@@ -306,6 +334,7 @@ build:             $build_text
 info:              ${info_cold} s first run ($cache), ${info_warm} s second
 window:            $shown (offscreen)
 generate 64x64:    ${gen_cold} s first run ($cache), ${gen_warm} s second (starter model, default steps)
+upscale x4:        ${up_s} s (64->256, Real-ESRGAN x4plus); hires fix x4: ${hires_s} s
 stylize:           fast ${style_fast} s, quality ${style_quality} s
 ran as:            $user, network: $network, bundle read-only and unchanged
 EOF
