@@ -12,7 +12,13 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from imagestudio.core.errors import ImageError, InvalidRequest, JobCancelled, ModelError
+from imagestudio.core.errors import (
+    ImageError,
+    InvalidRequest,
+    JobCancelled,
+    ModelError,
+    OutOfMemory,
+)
 from imagestudio.core.requests import UpscaleRequest
 from imagestudio.core.upscale.job import UpscaleEngine
 from imagestudio.core.upscale.loading import load_upscaler, shipped_dir, upscaler_files
@@ -206,3 +212,46 @@ def test_an_upscale_job_keeps_the_pictures_settings(models: Path, tmp_path: Path
     assert read_settings(path).request["prompt"] == "a fox"  # the picture's own settings
     assert record.kind == "upscale" and record.status == "done"
     assert Image.open(path).size == (160, 112)
+
+
+def test_out_of_memory_halves_the_tile_and_goes_on(
+    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device that holds tiles of at most 40x40 pixels: 128 -> 64 -> 32, same picture."""
+    import imagestudio.core.upscale.job as job
+
+    sizes: list[tuple[int, int]] = []
+
+    def small_memory(model, dtype):
+        run = network_runner(model, dtype)
+
+        def guarded(piece: torch.Tensor) -> torch.Tensor:
+            sizes.append(tuple(piece.shape[2:]))
+            if piece.shape[2] * piece.shape[3] > 40 * 40:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return run(piece)
+
+        return guarded
+
+    source = picture(tmp_path / "in.png")
+    engine = UpscaleEngine(models, "cpu")
+    whole = engine.upscale(UpscaleRequest(image=str(source), scale=2, upscaler="tiny-x2"))
+    monkeypatch.setattr(job, "network_runner", small_memory)
+    halved = engine.upscale(
+        UpscaleRequest(image=str(source), scale=2, upscaler="tiny-x2", tile=128)
+    )
+    assert sizes[0] == (56, 80) and max(h * w for h, w in sizes[-6:]) <= 32 * 32
+    difference = np.abs(
+        np.asarray(halved.image, dtype=np.int16) - np.asarray(whole.image, dtype=np.int16)
+    )
+    assert difference.max() <= 2  # the tiny network sees 3 px around: seams blend away
+
+    def no_memory(model, dtype):
+        def never(piece: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB")
+
+        return never
+
+    monkeypatch.setattr(job, "network_runner", no_memory)
+    with pytest.raises(OutOfMemory, match="Even 32-pixel tiles do not fit"):
+        engine.upscale(UpscaleRequest(image=str(source), scale=2, upscaler="tiny-x2"))
