@@ -61,6 +61,7 @@ from imagestudio.core.requests import (
     request_from_dict,
 )
 from imagestudio.core.settings import Settings, load_settings, save_settings
+from imagestudio.core.upscale.loading import upscaler_files
 from imagestudio.core.vocabulary import JobKind
 from imagestudio.core.wildcards import wildcard_files
 from imagestudio.gui.dialogs.settings import SettingsDialog
@@ -663,6 +664,7 @@ class MainWindow(QMainWindow):
         self.prompt.set_native_sizes(
             {e.name: e.info["native_size"] for e in library if e.info.get("native_size")}
         )
+        self.prompt.hires_group.set_upscalers(upscaler_files(models_dir))
         if not any(ref.builtin for ref in refs):
             entries.append(("Starter (built in, not installed)", BUILTIN_MODEL))
         current = None

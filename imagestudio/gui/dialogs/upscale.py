@@ -23,13 +23,11 @@ from imagestudio.core.requests import (
     UPSCALE_MIN_TILE,
     UpscaleRequest,
 )
-from imagestudio.core.upscale.loading import BUILTIN_UPSCALER, LANCZOS, upscaler_files
+from imagestudio.core.upscale.loading import BUILTIN_UPSCALER, upscaler_files
+from imagestudio.core.upscalernames import LANCZOS
+from imagestudio.gui.widgets.upscalers import upscaler_choices
 
 AUTOMATIC_TILE = 0  # the tile box's "Automatic" (from free memory)
-DESCRIPTIONS = {
-    "realesrgan-x4plus": "Real-ESRGAN x4plus (built in): photos and paintings",
-    "realesr-animevideov3-x4": "Real-ESRGAN animevideov3 (built in): drawings, fast",
-}
 
 
 class UpscaleDialog(QDialog):
@@ -41,9 +39,8 @@ class UpscaleDialog(QDialog):
         self.image = image
         self.upscaler_combo = QComboBox(self)
         self.upscaler_combo.setAccessibleName("Upscaler")
-        for name, found in upscaler_files(models_dir).items():
-            label = DESCRIPTIONS.get(name, name if found.builtin else f"{name} (models/upscalers)")
-            self.upscaler_combo.addItem(label, name)
+        for choice in upscaler_choices(upscaler_files(models_dir)):
+            self.upscaler_combo.addItem(choice.description, choice.name)
         self.upscaler_combo.addItem("Lanczos (a plain resize, no network)", LANCZOS)
         self.upscaler_combo.setCurrentIndex(max(0, self.upscaler_combo.findData(BUILTIN_UPSCALER)))
         self.scale_spin = QDoubleSpinBox(self)

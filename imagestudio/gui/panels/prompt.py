@@ -32,6 +32,8 @@ from imagestudio.core.errors import InvalidRequest
 from imagestudio.core.generation.sizes import size_presets, size_warning
 from imagestudio.core.loratags import split_lora_tags
 from imagestudio.core.requests import (
+    HIRES_DEFAULT_DENOISE,
+    HIRES_DEFAULT_UPSCALER,
     MAX_COUNT,
     MAX_GUIDANCE,
     MAX_LORA_WEIGHT,
@@ -43,9 +45,11 @@ from imagestudio.core.requests import (
 from imagestudio.core.schedulers import (
     scheduler_names,
 )
+from imagestudio.core.vocabulary import BUILTIN_MODEL
 from imagestudio.gui.panels.loras import LoraList
 from imagestudio.gui.widgets.advanced import AdvancedGroup
 from imagestudio.gui.widgets.forms import named, number_box, spin_box
+from imagestudio.gui.widgets.hires import HiresGroup
 from imagestudio.gui.widgets.init_image import InitImageGroup
 from imagestudio.gui.widgets.model_picker import OTHER_FOLDER_TEXT, ModelPicker
 from imagestudio.gui.widgets.prompt_edit import (
@@ -65,7 +69,7 @@ __all__ = ["OTHER_FOLDER_TEXT", "PromptPanel"]
 
 # 2: the request's own keys (seed as a number) plus the UI-only keys below; 1 is read too
 FORM_STATE_VERSION = 2
-_UI_KEYS = ("version", "size", "img2img")
+_UI_KEYS = ("version", "size", "img2img", "hires")
 
 MIN_SPIN_SIZE = 64
 MAX_SPIN_SIZE = 4096
@@ -73,6 +77,11 @@ MAX_SPIN_SIZE = 4096
 SIZE_DEFAULT = "default"
 SIZE_CUSTOM = "custom"
 # The keys of the size combo are "WxH"; the presets come from `sizes.size_presets`.
+# The built-in starter model draws 64-px pictures: its first preset draws one and enlarges it
+# with hires fix, so that a first picture is a crisp 256 px, not a blurry thumbnail.
+SIZE_STARTER_HIRES = "starter-hires"
+STARTER_SIDE = 64
+STARTER_HIRES_SCALE = 4.0
 
 
 def _size_key(width: int, height: int) -> str:
@@ -84,7 +93,7 @@ def _size_key(width: int, height: int) -> str:
 
 
 class PromptPanel(QWidget):
-    """The left "Generate" panel: prompt, model, size, sampling settings and img2img."""
+    """The left "Generate" panel: prompt, model, size, sampling settings, hires fix and img2img."""
 
     generate_requested = Signal()
     cancel_requested = Signal()
@@ -158,8 +167,10 @@ class PromptPanel(QWidget):
         )
         for spin in (self.width_spin, self.height_spin):
             spin.setSingleStep(8)
-        self._presets_for: int | None = -1  # the native size the presets were made for
-        self._fill_sizes(None)
+        # the (native size, starter model?) the presets were made for
+        self._presets_for: tuple[int | None, bool] | None = None
+        self._chosen_size: object = None  # the size key chosen before the last change
+        self._fill_sizes(None, starter=False)
         self.size_hint = QLabel(self)
         self.size_hint.setObjectName("size_hint")
         self.size_hint.setWordWrap(True)
@@ -207,6 +218,7 @@ class PromptPanel(QWidget):
             1,
         )
 
+        self.hires_group = HiresGroup(self)
         self.lora_list = LoraList(self)
         self.advanced_group = AdvancedGroup(self)
         self.img2img_group = InitImageGroup(self)
@@ -273,6 +285,7 @@ class PromptPanel(QWidget):
         form.addRow("See&d", self.seed_field)
         form.addRow("&Images", self.count_spin)
         layout.addLayout(form)
+        layout.addWidget(self.hires_group)
         layout.addWidget(self.lora_list)
         layout.addWidget(self.advanced_group)
         layout.addWidget(self.img2img_group)
@@ -294,8 +307,11 @@ class PromptPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.model_combo.model_changed.connect(self._on_size_changed)
         self.size_combo.currentIndexChanged.connect(self._on_size_changed)
-        self.width_spin.valueChanged.connect(self._update_size_hint)
-        self.height_spin.valueChanged.connect(self._update_size_hint)
+        for spin in (self.width_spin, self.height_spin):
+            spin.valueChanged.connect(self._update_size_hint)
+            spin.valueChanged.connect(self._update_hires_size)
+        self.hires_group.changed.connect(self._on_hires_changed)
+        self.img2img_group.toggled.connect(self.hires_group.set_start_image)
         self.prompt_edit.textChanged.connect(self._on_prompt_changed)
 
     def _on_prompt_changed(self) -> None:
@@ -316,6 +332,11 @@ class PromptPanel(QWidget):
             self.random_seed_button,
             self.reuse_seed_button,
             self.count_spin,
+            self.hires_group,
+            self.hires_group.upscaler_combo,
+            self.hires_group.scale_spin,
+            self.hires_group.steps_spin,
+            self.hires_group.denoise_spin,
             self.lora_list.add_button,
             self.img2img_group,
             self.choose_image_button,
@@ -370,16 +391,28 @@ class PromptPanel(QWidget):
 
     # -- size -----------------------------------------------------------------------------------
 
-    def _fill_sizes(self, native: int | None) -> None:
+    def _fill_sizes(self, native: int | None, starter: bool) -> None:
         """The size list for a model of native side `native`: Model default, presets that suit
-        it, Custom. The chosen size is kept (as Custom when the new list lacks its preset)."""
-        if native == self._presets_for:
+        it (the `starter` model's hires fix one first), Custom. The chosen size is kept (as
+        Custom when the new list lacks its preset)."""
+        if (native, starter) == self._presets_for:
             return
-        self._presets_for = native
+        self._presets_for = (native, starter)
         previous = self.size_combo.currentData()
         width, height = self.width_spin.value(), self.height_spin.value()
         presets = size_presets(native)
         sizes = [("Model default", SIZE_DEFAULT, "The model's native size, or the start image's")]
+        if starter:
+            final = int(STARTER_SIDE * STARTER_HIRES_SCALE)
+            sizes.append(
+                (
+                    f"{final} × {final} ({STARTER_SIDE} px + hires fix ×{STARTER_HIRES_SCALE:g})",
+                    SIZE_STARTER_HIRES,
+                    f"Draw at the starter model's own {STARTER_SIDE} × {STARTER_SIDE}, then "
+                    f"enlarge it ×{STARTER_HIRES_SCALE:g} with the built-in Real-ESRGAN and "
+                    f"repaint the details: a crisp {final} × {final} picture. Turns hires fix on.",
+                )
+            )
         sizes += [(f"{w} × {h}", _size_key(w, h), tip) for w, h, tip in presets]
         sizes.append(("Custom", SIZE_CUSTOM, "Type a width and height (multiples of 8)"))
         self.size_combo.blockSignals(True)
@@ -401,20 +434,54 @@ class PromptPanel(QWidget):
             self.height_spin.setValue(height)
 
     def _on_size_changed(self, *_: object) -> None:
-        native = self._native_sizes.get(self._model_value())
-        self._fill_sizes(native)
+        model = self._model_value()
+        native = self._native_sizes.get(model)
+        self._fill_sizes(native, starter=model == BUILTIN_MODEL)
         key = self.size_combo.currentData()
+        previous, self._chosen_size = self._chosen_size, key
         custom = key == SIZE_CUSTOM
         self.width_spin.setEnabled(custom)
         self.height_spin.setEnabled(custom)
-        if isinstance(key, str) and "x" in key and key not in (SIZE_DEFAULT, SIZE_CUSTOM):
+        if key == SIZE_STARTER_HIRES:
+            self.width_spin.setValue(STARTER_SIDE)
+            self.height_spin.setValue(STARTER_SIDE)
+            # hires fix already on at this scale keeps the artist's other hires settings
+            if not self._starter_hires_on():
+                self.hires_group.use(
+                    STARTER_HIRES_SCALE, HIRES_DEFAULT_UPSCALER, HIRES_DEFAULT_DENOISE
+                )
+        elif isinstance(key, str) and "x" in key and key not in (SIZE_DEFAULT, SIZE_CUSTOM):
             width, height = (int(part) for part in key.split("x"))
             self.width_spin.setValue(width)
             self.height_spin.setValue(height)
         if key == SIZE_DEFAULT and native:
             self.width_spin.setValue(native)
             self.height_spin.setValue(native)
+        if previous == SIZE_STARTER_HIRES != key and self._starter_hires_on():
+            self.hires_group.setChecked(False)  # it came with the preset, and goes with it
         self._update_size_hint()
+        self._update_hires_size()
+
+    def _starter_hires_on(self) -> bool:
+        return (
+            self.hires_group.isChecked()
+            and self.hires_group.scale_spin.value() == STARTER_HIRES_SCALE
+        )
+
+    def _on_hires_changed(self) -> None:
+        """Hires fix turned off or rescaled: the starter's hires preset no longer says what
+        the form makes, so the size becomes the plain 64 × 64 it draws at."""
+        if self.size_combo.currentData() == SIZE_STARTER_HIRES and not self._starter_hires_on():
+            self._set_size(STARTER_SIDE, STARTER_SIDE)
+
+    def _update_hires_size(self, *_: object) -> None:
+        known = self.size_combo.currentData() != SIZE_DEFAULT or self._native_sizes.get(
+            self._model_value()
+        )
+        if known:
+            self.hires_group.set_base_size(self.width_spin.value(), self.height_spin.value())
+        else:
+            self.hires_group.set_base_size(None, None)
 
     def _update_size_hint(self, *_: object) -> None:
         """Say in words when the size is far from the model's native one (and why it matters)."""
@@ -478,6 +545,7 @@ class PromptPanel(QWidget):
             strength=self.img2img_group.strength(),
             loras=self.lora_list.loras(),
             **self.advanced_group.values(),
+            **self.hires_group.values(),
         )
         if img2img and init_image is None:
             raise InvalidRequest(
@@ -521,6 +589,11 @@ class PromptPanel(QWidget):
             if in_range(weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT):
                 loras.append((self.lora_list.library_name(name), float(weight)))
         values["loras"] = loras
+        # A picture that names no hires fix had none; one that names no hires steps (A1111
+        # leaves out its 0) made as many as the first pass.
+        values.setdefault("hires_scale", None)
+        if values["hires_scale"] is not None:
+            values.setdefault("hires_steps", None)
         missing = [name for name, _ in loras if not self.lora_list.has(name)]
         if missing:
             notes.append(
@@ -571,7 +644,8 @@ class PromptPanel(QWidget):
             # a hand-edited or old saved form: keep the rows as they are
             with contextlib.suppress(InvalidRequest):
                 self.lora_list.set_loras(GenerationRequest(prompt="x", loras=values["loras"]).loras)
-        return self.advanced_group.set_values(values)
+        notes = self.advanced_group.set_values(values)
+        return notes + self.hires_group.set_values(values, trusted=trusted)
 
     def _set_init_image(self, path: object, trusted: bool) -> None:
         if path is None:
@@ -644,8 +718,10 @@ class PromptPanel(QWidget):
             "strength": self.img2img_group.strength(),
             "loras": [list(item) for item in self.lora_list.loras()],
             **self.advanced_group.state(),
+            **self.hires_group.state(),
             "size": self.size_combo.currentData(),
             "img2img": self.img2img_group.isChecked(),
+            "hires": self.hires_group.isChecked(),
         }
 
     def restore_form_state(self, state: dict) -> None:
@@ -656,6 +732,8 @@ class PromptPanel(QWidget):
         if values.get("init_image") is None:
             values.pop("init_image", None)  # no picture saved: leave the box as it is
         self._load_values(values, trusted=False)
+        if isinstance(state.get("hires"), bool):
+            self.hires_group.setChecked(state["hires"])
         size = state.get("size")
         if isinstance(size, str) and self.size_combo.findData(size) >= 0:
             width, height = self.width_spin.value(), self.height_spin.value()
