@@ -167,6 +167,10 @@ HIDDEN_PACKAGES = [
     "spandrel.architectures",  # every upscaler architecture spandrel can load (its registry)
     "dynamicprompts.generators",  # {a|b} and __wildcards__ (core.wildcards, imported lazily)
 ]
+# Packages that read their own data files at import (PyInstaller's scan sees only code):
+# `kernels` (required by transformers, imported by diffusers' PEFT loader) opens its
+# python_depends.json, and without it diffusers cannot import its pipelines.
+DATA_PACKAGES = ["kernels"]
 HIDDEN_MODULES = [
     "imagestudio.cli",
     "imagestudio.gui.app",
