@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from imagestudio.cli import history, info, jobs, models, pictures
+from imagestudio.cli import history, info, jobs, models, paint, pictures
 from imagestudio.cli.console import say
 from imagestudio.cli.parser import (
     EXIT_BAD_INPUT,
@@ -50,6 +50,7 @@ __all__ = [
 
 COMMAND_GROUPS = (
     jobs.add_commands,
+    paint.add_commands,
     history.add_commands,
     models.add_commands,
     pictures.add_commands,

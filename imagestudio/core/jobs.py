@@ -23,7 +23,7 @@ from imagestudio.core.errors import (
     JobCancelled,
     StorageError,
 )
-from imagestudio.core.generation.job import run_generation
+from imagestudio.core.generation.job import run_generation, run_inpaint
 from imagestudio.core.outcomes import JobOutcome, Product
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
 from imagestudio.core.outputs.metadata import png_text_chunks
@@ -49,6 +49,7 @@ ENGINES: dict[JobKind, EngineFunction] = {
     "generate": run_generation,
     "style": run_style,
     "upscale": run_upscale,
+    "inpaint": run_inpaint,
 }
 
 

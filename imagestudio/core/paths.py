@@ -53,6 +53,12 @@ class AppPaths:
         return self.data_dir / "wildcards"
 
     @property
+    def masks_dir(self) -> Path:
+        """Inpainting masks kept with their jobs (named by their content's hash), so a history
+        entry re-runs with its mask after the painted or given file is gone."""
+        return self.data_dir / "masks"
+
+    @property
     def log_file(self) -> Path:
         return self.log_dir / "imagestudio.log"
 

@@ -22,9 +22,13 @@ from typing import Any, ClassVar, TypeVar
 from imagestudio.core.errors import InvalidRequest
 from imagestudio.core.vocabulary import (
     BUILTIN_MODEL,
+    INPAINT_AREAS,
+    MASKED_CONTENTS,
     STYLE_INITS,
     STYLE_MODES,
+    InpaintArea,
     JobKind,
+    MaskedContent,
     StyleInit,
     StyleMode,
 )
@@ -603,10 +607,144 @@ class UpscaleRequest(_RequestBase):
         }
 
 
+# Inpainting and outpainting
+INPAINT_DEFAULT_STRENGTH = 0.75
+MAX_MASK_BLUR = 64
+MAX_PADDING = 512
+MAX_EXTEND = 1024
+SIDES = ("left", "top", "right", "bottom")
+
+
+@dataclass(frozen=True)
+class InpaintRequest(GenerationRequest):
+    """Repaint the part of `init_image` that `mask` marks (inpainting), or extend the picture
+    by `extend` pixels per side and paint the new part (outpainting). Everything else is a
+    generation request's (prompt, model, steps, seed, LoRAs...), and means the same.
+
+    The mask follows A1111: white repaints, black keeps, grey between; in an RGBA file alpha 0
+    repaints. `mask_blur` feathers its edge (pixels). `area` "whole" works on the whole picture
+    at its size; "masked" on a crop around the mask (plus `padding`) at the model's own size,
+    pasted back. `fill`: what the masked part starts from (the picture, its surrounding colour,
+    or noise). Outside the (blurred) mask the result is the picture's pixels exactly.
+    """
+
+    kind: ClassVar[JobKind] = "inpaint"
+
+    strength: float = INPAINT_DEFAULT_STRENGTH
+    mask: str | None = None
+    mask_blur: int = 4
+    area: InpaintArea = "whole"
+    padding: int = 32
+    fill: MaskedContent = "original"
+    # (left, top, right, bottom) pixels added: outpainting (then no mask is given)
+    extend: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def __post_init__(self) -> None:
+        if self.init_image is None:
+            raise InvalidRequest("Inpainting needs a picture: open or choose the one to change.")
+        if self.hires_scale is not None:
+            raise InvalidRequest("Hires fix does not apply to inpainting; turn it off.")
+        super().__post_init__()
+        object.__setattr__(self, "extend", _check_extend(self.extend))
+        outpaint = any(self.extend)
+        if self.mask is not None:
+            if outpaint:
+                raise InvalidRequest(
+                    "Give a mask to repaint part of the picture, or sides to extend it, not both."
+                )
+            object.__setattr__(self, "mask", _input_path("mask", self.mask))
+        elif not outpaint:
+            raise InvalidRequest(
+                "The mask is empty: paint the part to repaint (or give sides to extend)."
+            )
+        if not in_range(self.mask_blur, 0, MAX_MASK_BLUR, whole=True):
+            raise InvalidRequest(
+                f"The mask blur must be a whole number of pixels from 0 to {MAX_MASK_BLUR}; "
+                f"{self.mask_blur!r} was given."
+            )
+        if self.area not in INPAINT_AREAS:
+            raise InvalidRequest(
+                f"The inpaint area must be one of {', '.join(INPAINT_AREAS)}; {self.area!r} "
+                "was given."
+            )
+        if not in_range(self.padding, 0, MAX_PADDING, whole=True):
+            raise InvalidRequest(
+                f"The padding must be a whole number of pixels from 0 to {MAX_PADDING}; "
+                f"{self.padding!r} was given."
+            )
+        if self.fill not in MASKED_CONTENTS:
+            raise InvalidRequest(
+                f"The masked content must be one of {', '.join(MASKED_CONTENTS)}; {self.fill!r} "
+                "was given."
+            )
+
+    @property
+    def is_outpaint(self) -> bool:
+        return any(self.extend)
+
+    def describe(self) -> str:
+        what = "Outpaint" if self.is_outpaint else "Inpaint"
+        return f"{what}: {super().describe()}"
+
+    def inputs(self) -> tuple[tuple[str, str], ...]:
+        pairs = [("picture to change", str(self.init_image))]
+        if self.mask:
+            pairs.append(("mask", self.mask))
+        return tuple(pairs)
+
+
+def _check_extend(value: object) -> tuple[int, int, int, int]:
+    """Four side amounts, each 0 or 8..1024 in steps of 8 (the nearest is suggested)."""
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        raise InvalidRequest("The extension must give four amounts: left, top, right, bottom.")
+    sides = []
+    for side, amount in zip(SIDES, value, strict=True):
+        if not is_whole_number(amount) or not 0 <= amount <= MAX_EXTEND:
+            raise InvalidRequest(
+                f"The {side} extension must be a whole number of pixels from 8 to {MAX_EXTEND}; "
+                f"{amount!r} was given."
+            )
+        if amount % 8:
+            lower, upper = amount - amount % 8, amount - amount % 8 + 8
+            near = upper if amount % 8 >= 4 or lower == 0 else lower
+            raise InvalidRequest(
+                f"The {side} extension must be a multiple of 8 pixels; {amount} was given. "
+                f"Try {min(near, MAX_EXTEND)}."
+            )
+        sides.append(int(amount))
+    return (sides[0], sides[1], sides[2], sides[3])
+
+
+def parse_extend(text: str) -> tuple[int, int, int, int]:
+    """Parse 'left=128,right=64' (as typed on the command line) into the four side amounts."""
+    amounts = dict.fromkeys(SIDES, 0)
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        side, sep, amount = part.partition("=")
+        side = side.strip().lower()
+        if not sep or side not in amounts:
+            raise InvalidRequest(
+                f"'{part.strip()}' is not a side: write the extension as left=128,right=128 "
+                "(sides: left, top, right, bottom)."
+            )
+        try:
+            amounts[side] = int(amount.strip())
+        except ValueError:
+            raise InvalidRequest(
+                f"The {side} extension '{amount.strip()}' is not a whole number of pixels."
+            ) from None
+    if not any(amounts.values()):
+        raise InvalidRequest(
+            "Extend at least one side by 8 to 1024 pixels, e.g. --extend right=256."
+        )
+    return (amounts["left"], amounts["top"], amounts["right"], amounts["bottom"])
+
+
 #: Every kind of job, as a union and by kind.
 Request = GenerationRequest | StyleRequest | UpscaleRequest
 REQUEST_TYPES: dict[str, type[GenerationRequest] | type[StyleRequest] | type[UpscaleRequest]] = {
-    cls.kind: cls for cls in (GenerationRequest, StyleRequest, UpscaleRequest)
+    cls.kind: cls for cls in (GenerationRequest, StyleRequest, UpscaleRequest, InpaintRequest)
 }
 
 

@@ -15,8 +15,15 @@ BUILTIN_MODEL = "starter"
 # -- jobs ---------------------------------------------------------------------------------------
 
 #: What a job does; each kind has one request type (core.requests) and one engine (core.jobs).
-JobKind = Literal["generate", "style", "upscale"]
+JobKind = Literal["generate", "style", "upscale", "inpaint"]
 JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
+
+#: Inpainting: which part of the picture the model works on ("masked": a crop around the mask
+#: at the model's own size, pasted back), and what the masked part starts from.
+InpaintArea = Literal["whole", "masked"]
+INPAINT_AREAS: tuple[InpaintArea, ...] = get_args(InpaintArea)
+MaskedContent = Literal["original", "fill", "noise"]
+MASKED_CONTENTS: tuple[MaskedContent, ...] = get_args(MaskedContent)
 
 #: How a job ended.
 JobStatus = Literal["done", "cancelled", "failed"]
@@ -50,7 +57,7 @@ Prediction = Literal["epsilon", "v_prediction"]
 PREDICTIONS: tuple[Prediction, ...] = get_args(Prediction)
 
 #: A model's variant worth naming in a picker ("" for none).
-ModelDetail = Literal["", "lcm", "v-prediction"]
+ModelDetail = Literal["", "lcm", "v-prediction", "inpainting"]
 
 # -- devices and memory -------------------------------------------------------------------------
 
@@ -96,4 +103,8 @@ SOURCE_LABELS: dict[ModelSource, str] = {
     "hf_cache": "Hugging Face cache",
     "path": "path",
 }
-DETAIL_LABELS: dict[str, str] = {"lcm": "LCM", "v-prediction": "v-prediction"}
+DETAIL_LABELS: dict[str, str] = {
+    "lcm": "LCM",
+    "v-prediction": "v-prediction",
+    "inpainting": "inpainting",
+}

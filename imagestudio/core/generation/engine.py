@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image
+
 from imagestudio.core.callbacks import CancelCheck, NoticeCallback, StepCallback
 from imagestudio.core.devices import (
     DeviceInfo,
@@ -34,6 +36,7 @@ from imagestudio.core.errors import (
 )
 from imagestudio.core.generation.conditioning import encode_prompts, encoder_widths
 from imagestudio.core.generation.embeddings import embeddings_for
+from imagestudio.core.generation.inpaint import InpaintPlan, plan_inpaint, read_inputs
 from imagestudio.core.generation.lora import LoraSet, resolve_lora
 from imagestudio.core.generation.memory import (
     apply_plan,
@@ -49,7 +52,7 @@ from imagestudio.core.images import load_rgb
 from imagestudio.core.models.library import ModelRef, resolve_model
 from imagestudio.core.models.singlefile import load_single_file
 from imagestudio.core.paths import app_paths
-from imagestudio.core.requests import MAX_SIZE, GenerationRequest, hires_length
+from imagestudio.core.requests import MAX_SIZE, GenerationRequest, InpaintRequest, hires_length
 from imagestudio.core.schedulers import friendly_name, make_scheduler
 from imagestudio.core.torchvision_compat import ensure_torchvision_importable
 from imagestudio.core.upscalernames import LATENT
@@ -131,6 +134,7 @@ class _Loaded:
     base_scheduler_config: dict[str, Any]
     previews: PreviewMapper
     img2img: Any = None
+    inpaint: Any = None
     loras: LoraSet = field(default_factory=LoraSet)
     offload: Offload = "none"
     base_vae: Any = None  # the model's own VAE, while another is in
@@ -184,7 +188,7 @@ def variation_noise(
     import torch
 
     scale = getattr(pipe, "vae_scale_factor", 8)
-    shape = (1, pipe.unet.config.in_channels, height // scale, width // scale)
+    shape = (1, pipe.vae.config.latent_channels, height // scale, width // scale)
 
     def noise(seed: int) -> Any:
         return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=dtype)
@@ -399,17 +403,21 @@ class Engine:
         """
         with self._lock:
             started = time.perf_counter()
-            # Read the init image first: a bad file should not cost a model load.
-            init = read_image(request.init_image) if request.init_image else None
+            first = request.seed
+            if first is None:
+                first = random.randint(0, 2**32 - request.count)
+            seeds = [first + i for i in range(request.count)]
+            # Read the pictures first: a bad file (or an empty mask) should not cost a model load.
+            init: Any = None
+            if isinstance(request, InpaintRequest):
+                init = read_inputs(request, first)
+            elif request.init_image:
+                init = read_image(request.init_image)
             loras = [(resolve_lora(name, self.models_dir), w) for name, w in request.loras]
             vae_file = resolve_vae(request.vae, self.models_dir) if request.vae else None
             upscaler_file = None
             if request.hires_scale is not None:
                 upscaler, upscaler_file = self._hires_upscaler(request.hires_upscaler, upscaler)
-            first = request.seed
-            if first is None:
-                first = random.randint(0, 2**32 - request.count)
-            seeds = [first + i for i in range(request.count)]
             # Each image's {a|b} and __wildcard__ picks, by its seed; a missing wildcard file is
             # said before a model loads.
             texts = (
@@ -480,11 +488,23 @@ class Engine:
         loaded.loras.apply(pipe, loras, on_notice)
         self._use_vae(loaded, vae_file)
         init_image = None
-        if init is not None:
+        layout: InpaintPlan | None = None
+        native = int(pipe.unet.config.sample_size) * getattr(pipe, "vae_scale_factor", 8)
+        inpainting_model = pipe.unet.config.in_channels == 9
+        if inpainting_model and request.hires_scale is not None:
+            raise InvalidRequest(
+                f"{loaded.ref.name} is an inpainting model, which hires fix cannot use; turn "
+                "hires fix off or choose another model."
+            )
+        if isinstance(request, InpaintRequest):
+            picture, mask, notes = init
+            layout = plan_inpaint(request, picture, mask, native, seeds[0], notes)
+            for text in layout.notices:
+                notice(text)
+            width, height = layout.size
+        elif init is not None:
             init_image, width, height = self._fit_init_image(init, request, notice)
         else:
-            vae_scale = getattr(pipe, "vae_scale_factor", 8)
-            native = int(pipe.unet.config.sample_size) * vae_scale
             width = request.width or native
             height = request.height or native
             far = size_warning(width, height, native)
@@ -545,6 +565,8 @@ class Engine:
                 raise JobCancelled(f"Cancelled after step {i + 1}.")
             if on_step is not None:
                 preview = mapper(tensors["latents"]) if previews else None
+                if preview is not None and layout is not None:
+                    preview = layout.composite_preview(preview, len(seeds))
                 before, count = progress["before"], p.num_timesteps
                 after = round(progress["after"] * count / max(1, request.steps))
                 on_step(before + i + 1, before + count + after, preview)
@@ -569,7 +591,30 @@ class Engine:
             "output_type": "pil",
         }
         hires_name = None
-        if init_image is not None:
+        if layout is not None or inpainting_model:
+            if layout is None:
+                # an inpainting model asked for a whole picture: everything masked, from grey
+                # (or the start picture, repainted at the strength asked for)
+                start = init_image or Image.new("RGB", (width, height), (127, 127, 127))
+                mask = Image.new("L", (width, height), 255)
+                strength = request.strength if init_image is not None else 1.0
+            else:
+                start, mask, strength = layout.work_image, layout.work_mask, request.strength
+            if request.variation_seed is not None and request.variation_strength > 0:
+                common["latents"] = variation_noise(
+                    pipe, request, seeds, width, height, conditioning.prompt_embeds.dtype
+                )
+            inpaint = self._inpaint_pipe(loaded)
+            inpaint.scheduler = scheduler
+            output = inpaint(
+                image=start,
+                mask_image=mask,
+                strength=strength,
+                width=width,
+                height=height,
+                **common,
+            )
+        elif init_image is not None:
             img2img = self._img2img_pipe(loaded)
             img2img.scheduler = scheduler
             output = img2img(image=init_image, strength=request.strength, **common)
@@ -606,6 +651,8 @@ class Engine:
                 common["num_inference_steps"] = request.second_pass_steps
                 output = img2img(image=start, strength=request.hires_denoise, **common)
         images = list(output.images)
+        if layout is not None:
+            images = [layout.composite(image) for image in images]
         return GenerationResult(
             request=request,
             images=images,
@@ -704,6 +751,24 @@ class Engine:
         pipe.vae = vae
         if loaded.img2img is not None:
             loaded.img2img.vae = vae
+
+    def _inpaint_pipe(self, loaded: _Loaded) -> Any:
+        """The inpainting pipeline on the loaded weights (no second copy): diffusers blends the
+        picture back outside the mask at every step for an ordinary model, and gives a 9-channel
+        inpainting model the mask and the masked picture."""
+        if loaded.inpaint is None:
+            from diffusers import AutoPipelineForInpainting
+
+            if "Inpaint" in type(loaded.pipe).__name__:
+                loaded.inpaint = loaded.pipe
+            else:
+                try:
+                    loaded.inpaint = AutoPipelineForInpainting.from_pipe(loaded.pipe)
+                except Exception as exc:
+                    raise ModelError(f"{loaded.ref.name} cannot inpaint: {_short(exc)}") from exc
+                loaded.inpaint.set_progress_bar_config(disable=True)
+        loaded.inpaint.vae = loaded.pipe.vae
+        return loaded.inpaint
 
     def _img2img_pipe(self, loaded: _Loaded) -> Any:
         if loaded.img2img is None:

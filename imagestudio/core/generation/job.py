@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
 from imagestudio import __version__
 from imagestudio.core.callbacks import JobContext
-from imagestudio.core.errors import ModelError
+from imagestudio.core.errors import InvalidRequest, ModelError, StorageError
 from imagestudio.core.generation.embeddings import name_pattern
 from imagestudio.core.generation.engine import Engine, GenerationResult
 from imagestudio.core.generation.lora import resolve_lora
@@ -19,7 +21,8 @@ from imagestudio.core.models.hashes import embedding_hash, lora_hash, model_hash
 from imagestudio.core.outcomes import Picture, Product
 from imagestudio.core.outputs.comfygraph import GraphSettings, HiresGraph, api_graph
 from imagestudio.core.outputs.metadata import ImageSettings, format_parameters
-from imagestudio.core.requests import GenerationRequest
+from imagestudio.core.paths import app_paths
+from imagestudio.core.requests import GenerationRequest, InpaintRequest
 from imagestudio.core.schedulers import a1111_sampler, comfyui_sampler
 from imagestudio.core.upscale.job import UPSCALE
 from imagestudio.core.upscalernames import LATENT
@@ -102,8 +105,8 @@ def comfyui_chunks(
     by file names; none when our sampler has no twin there."""
     request = result.request
     sampler = comfyui_sampler(result.scheduler)
-    if sampler is None:
-        return {}
+    if sampler is None or (isinstance(request, InpaintRequest) and request.is_outpaint):
+        return {}  # (ComfyUI's outpainting needs its own padding node: no graph)
     files = files or {}
     graph = api_graph(
         GraphSettings(
@@ -125,6 +128,11 @@ def comfyui_chunks(
             denoise=float(request.strength),
             clip_skip=request.clip_skip,
             hires=_comfyui_hires(result),
+            mask_image=(
+                Path(request.mask).name
+                if isinstance(request, InpaintRequest) and request.mask
+                else None
+            ),
         )
     )
     return {"prompt": json.dumps(graph, ensure_ascii=False)}
@@ -149,6 +157,61 @@ def _comfyui_hires(result: GenerationResult) -> HiresGraph | None:
     )
 
 
+MASKED_CONTENT_WORDS = {"original": "original", "fill": "fill", "noise": "latent noise"}
+
+
+def inpaint_keys(request: InpaintRequest) -> dict[str, str]:
+    """A1111's keys for an inpaint job (its img2img tab's words), and our outpaint sides."""
+    keys = {"Mask blur": str(request.mask_blur)}
+    if request.area == "masked":
+        keys["Inpaint area"] = "Only masked"
+        keys["Masked area padding"] = str(request.padding)
+    else:
+        keys["Inpaint area"] = "Whole picture"
+    keys["Masked content"] = MASKED_CONTENT_WORDS[request.fill]
+    if request.is_outpaint:
+        sides = zip(("left", "top", "right", "bottom"), request.extend, strict=True)
+        keys["Outpaint"] = " ".join(f"{side}={amount}" for side, amount in sides if amount)
+    return keys
+
+
+def keep_mask(path: str, folder: Path) -> Path:
+    """A copy of the mask file in `folder`, named by its content's hash, written atomically:
+    the job's history entry and picture name this copy, which stays when the original goes."""
+    data = Path(path).read_bytes()
+    suffix = Path(path).suffix.lower() or ".png"
+    target = folder / f"mask-{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
+    if not target.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+    return target
+
+
+def run_inpaint(request: GenerationRequest, workspace: Workspace, context: JobContext) -> Product:
+    """Inpaint or outpaint on the diffusion engine. The mask is then kept in the data folder
+    (see `keep_mask`) and the pictures' settings name that copy."""
+    if not isinstance(request, InpaintRequest):
+        raise InvalidRequest("This job is not an inpaint job.")
+    product = run_generation(request, workspace, context)
+    if request.mask:
+        folder = app_paths().masks_dir
+        try:
+            kept = str(keep_mask(request.mask, folder))
+        except OSError as exc:
+            raise StorageError(
+                f"Could not keep a copy of the mask in {folder}: {exc.strerror or exc}."
+            ) from exc
+        product.request = product.request.replace(mask=kept)
+        for picture in product.pictures:
+            picture.settings["mask"] = kept
+    return product
+
+
 def parameters_text(
     result: GenerationResult, index: int, hashes: dict[str, str] | None = None
 ) -> str:
@@ -164,6 +227,8 @@ def parameters_text(
         extra["Variation seed"] = str(request.variation_seed + index)
         extra["Variation seed strength"] = f"{float(request.variation_strength):g}"
     strength = float(request.strength) if request.is_img2img else None
+    if isinstance(request, InpaintRequest):
+        extra |= inpaint_keys(request)
     if request.hires_scale is not None and result.hires_upscaler:
         # A1111's keys; its Denoising strength is then the second pass's
         strength = float(request.hires_denoise)
@@ -231,8 +296,12 @@ def product_of(
     seeds = ", ".join(str(seed) for seed in result.seeds)
     width, height = result.images[0].size if result.images else (result.width, result.height)
     size = f"{width}x{height}"
-    if (width, height) != (result.width, result.height):
+    if used.hires_scale is not None and (width, height) != (result.width, result.height):
         size = f"{result.width}x{result.height} → {size} (hires fix)"
+    elif isinstance(used, InpaintRequest):
+        what = "outpainted" if used.is_outpaint else "inpainted"
+        area = f", only masked at {result.width}x{result.height}" if used.area == "masked" else ""
+        size = f"{size}, {what}{area}"
     return Product(
         pictures=pictures,
         request=used,

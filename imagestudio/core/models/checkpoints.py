@@ -358,10 +358,7 @@ def identify(header: Header) -> Signature:
     problem = None
     in_channels = dims.get("in_channels", 4)
     if in_channels == 9:
-        problem = (
-            "This is an inpainting model (it needs a mask as input); ImageStudio does not "
-            "inpaint yet. Use the same model's regular version."
-        )
+        variant = "inpainting"  # a dedicated inpainting model: noise, mask and masked picture
     elif in_channels != 4:
         problem = (
             f"The model's UNet takes {in_channels} input channels (an edit or depth model, not "

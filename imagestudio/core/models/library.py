@@ -49,7 +49,14 @@ UPSCALER_FOLDER = "upscalers"  # super-resolution networks (core.upscale)
 # Sub-folders of the models folder searched for models (models/sdxl/x.safetensors, ...).
 _SCAN_DEPTH = 3
 # Pipelines ImageStudio can run, by model_index.json's _class_name
-_TEXT_TO_IMAGE = ("StableDiffusionPipeline", "StableDiffusionXLPipeline", "LatentConsistency")
+_TEXT_TO_IMAGE = (
+    "StableDiffusionPipeline",
+    "StableDiffusionXLPipeline",
+    "LatentConsistency",
+    # dedicated inpainting models (a 9-channel UNet: noise, mask, masked picture)
+    "StableDiffusionInpaintPipeline",
+    "StableDiffusionXLInpaintPipeline",
+)
 
 
 @dataclass(frozen=True)
@@ -206,9 +213,7 @@ def _folder_problem(folder: Path) -> str | None:
             )
     unet = _read_json(folder / "unet" / "config.json")
     in_channels = unet.get("in_channels", 4)
-    if in_channels == 9:
-        return "This is an inpainting model; ImageStudio does not inpaint yet."
-    if in_channels != 4:
+    if in_channels not in (4, 9):
         return f"The UNet takes {in_channels} input channels; this is not a text-to-image model."
     for name, (library, _cls) in components.items():
         if library not in ("diffusers", "transformers") or name.startswith(
@@ -254,6 +259,8 @@ def _folder_precision(folder: Path, variant: str | None) -> str:
 def _folder_detail(folder: Path) -> str:
     unet = _read_json(folder / "unet" / "config.json")
     scheduler = _read_json(folder / "scheduler" / "scheduler_config.json")
+    if unet.get("in_channels") == 9:
+        return "inpainting"
     if unet.get("time_cond_proj_dim") or scheduler.get("_class_name") == "LCMScheduler":
         return "lcm"
     if scheduler.get("prediction_type") == "v_prediction":

@@ -46,6 +46,7 @@ class GraphSettings:
     denoise: float = 1.0
     clip_skip: int = 1  # A1111's; CLIPSetLastLayer at -clip_skip (ComfyUI's -1 is the default)
     hires: HiresGraph | None = None
+    mask_image: str | None = None  # a file name: inpainting (white repaints), with init_image
 
 
 def _node(kind: str, title: str, **inputs: Any) -> dict[str, Any]:
@@ -81,6 +82,11 @@ def api_graph(settings: GraphSettings) -> dict[str, Any]:
     if settings.init_image is not None:
         graph["4"] = _node("LoadImage", "Start picture", image=settings.init_image)
         graph["5"] = _node("VAEEncode", "Encode", pixels=["4", 0], vae=["1", 2])
+        if settings.mask_image is not None:
+            graph["30"] = _node("LoadImageMask", "Mask", image=settings.mask_image, channel="red")
+            graph["31"] = _node(
+                "SetLatentNoiseMask", "Inpaint mask", samples=["5", 0], mask=["30", 0]
+            )
     else:
         graph["5"] = _node(
             "EmptyLatentImage",
@@ -100,7 +106,7 @@ def api_graph(settings: GraphSettings) -> dict[str, Any]:
         scheduler=settings.scheduler,
         positive=["2", 0],
         negative=["3", 0],
-        latent_image=["5", 0],
+        latent_image=["31", 0] if "31" in graph else ["5", 0],
         denoise=settings.denoise if settings.init_image is not None else 1.0,
     )
     graph["7"] = _node("VAEDecode", "VAE Decode", samples=["6", 0], vae=["1", 2])

@@ -161,6 +161,8 @@ def describe_upscaler(path: Path, cache_dir: Path) -> tuple[int, str] | None:
     answer is kept in the cache folder per version of the file (core.models.hashes).
     """
 
+    import_spandrel()  # a missing spandrel is said, never remembered as "not an upscaler"
+
     def learn(file: Path) -> list[Any]:
         try:
             upscaler = load_upscaler(file, "cpu")

@@ -85,7 +85,7 @@ CASES = {
     "inpainting": (
         _unet(768, in_channels=9) | _vae() | _clip("cond_stage_model.transformer."),
         "sd1",
-        "inpainting",
+        None,  # loads (a dedicated inpainting model), see test_inpainting_files_are_named
     ),
     "no-vae": (_unet(768) | _clip("cond_stage_model.transformer."), "sd1", "no VAE"),
     "flux": ({"double_blocks.0.img_attn.qkv.weight": _t(4, 4)}, "unknown", "Flux"),
@@ -110,6 +110,12 @@ def test_family_comes_from_the_keys_not_the_name(tmp_path: Path, case: str) -> N
         assert signature.role == "checkpoint"
     else:
         assert signature.problem is not None and problem in signature.problem
+
+
+def test_inpainting_files_are_named(tmp_path: Path) -> None:
+    path = _save(tmp_path, "m.safetensors", CASES["inpainting"][0])
+    signature = identify(read_header(path))
+    assert signature.variant == "inpainting" and signature.dims["in_channels"] == 9
 
 
 def test_dims_are_read_from_shapes(tmp_path: Path) -> None:
