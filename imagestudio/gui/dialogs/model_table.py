@@ -1,4 +1,6 @@
-"""The Models dialog's table: one sortable row per library entry, filterable by words."""
+"""The Models dialog's table: one sortable row per library entry and per upscaler, filterable by
+words. Library rows carry their entry name in NAME_ROLE, upscaler rows their upscaler name in
+UPSCALER_ROLE: the two kinds of name can be the same."""
 
 from __future__ import annotations
 
@@ -9,12 +11,15 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTree
 from imagestudio.core.bytesize import format_bytes
 from imagestudio.core.models.library import ModelEntry
 from imagestudio.core.vocabulary import DETAIL_LABELS, FAMILY_LABELS, SOURCE_LABELS
+from imagestudio.gui.dialogs.upscaler_rows import UpscalerRow
 
 COLUMNS = ("Name", "Kind", "Size", "Precision", "Where", "Status")
 NAME, KIND, SIZE, PRECISION, WHERE, STATUS = range(len(COLUMNS))
 READY = "Ready"
+CHECKING = "Checking…"  # an upscaler whose network spandrel has not looked at yet
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 NAME_ROLE = Qt.ItemDataRole.UserRole + 2
+UPSCALER_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
 # Byte counts as the command line writes them too (one formatter, `core.bytesize`).
@@ -38,6 +43,19 @@ def kind_text(entry: ModelEntry) -> str:
 
 def status_text(entry: ModelEntry) -> str:
     return entry.problem or READY
+
+
+def upscaler_kind_text(row: UpscalerRow) -> str:
+    """The Kind column of an upscaler: "Upscaler · ×4 ESRGAN", or "Upscaler" until known."""
+    if row.scale is None:
+        return "Upscaler"
+    return f"Upscaler · ×{row.scale} {row.architecture}".rstrip()
+
+
+def upscaler_status_text(row: UpscalerRow) -> str:
+    if row.problem:
+        return row.problem
+    return READY if row.described else CHECKING
 
 
 class _Item(QTreeWidgetItem):
@@ -81,6 +99,36 @@ def _entry_item(entry: ModelEntry, dimmed: QPalette) -> _Item:
     return item
 
 
+def _fill_upscaler_item(item: _Item, row: UpscalerRow, dimmed: QPalette, warning: QIcon) -> None:
+    """Write `row` into `item`: when a row is created, and again once spandrel described it."""
+    where = SOURCE_LABELS["builtin" if row.builtin else "library"]
+    values = (
+        row.name,
+        upscaler_kind_text(row),
+        format_size(row.size_bytes),
+        row.precision if row.precision not in ("unknown", "") else "—",
+        where,
+        upscaler_status_text(row),
+    )
+    for column, text in enumerate(values):
+        item.setText(column, text)
+    # Upscalers sort after the models by name: they are another kind of thing.
+    item.setData(NAME, _SORT_ROLE, ("20" if row.builtin else "21") + row.name.casefold())
+    item.setData(SIZE, _SORT_ROLE, row.size_bytes)
+    for column in (KIND, PRECISION, WHERE, STATUS):
+        item.setData(column, _SORT_ROLE, values[column].casefold())
+    item.setData(NAME, UPSCALER_ROLE, row.name)
+    item.setTextAlignment(SIZE, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    tooltip = f"{row.name}\n{row.path}"
+    if row.problem:
+        tooltip += f"\n\n{row.problem}"
+    brush = dimmed.brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+    for column in range(len(COLUMNS)):
+        item.setToolTip(column, tooltip)
+        item.setData(column, Qt.ItemDataRole.ForegroundRole, brush if row.problem else None)
+    item.setIcon(STATUS, warning if row.problem else QIcon())
+
+
 class ModelTable(QTreeWidget):
     """The library as rows: name, kind, size, precision, where, status."""
 
@@ -105,8 +153,11 @@ class ModelTable(QTreeWidget):
                 SIZE, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
             )
 
-    def set_entries(self, entries: list[ModelEntry], warning: QIcon) -> None:
-        """Show `entries` (those with a problem dimmed, with `warning` by their status)."""
+    def set_entries(
+        self, entries: list[ModelEntry], warning: QIcon, upscalers: list[UpscalerRow] | None = None
+    ) -> None:
+        """Show `entries` and `upscalers` (those with a problem dimmed, with `warning` by their
+        status)."""
         self.setSortingEnabled(False)
         self.clear()
         palette = self.palette()
@@ -115,12 +166,34 @@ class ModelTable(QTreeWidget):
             if entry.problem:
                 item.setIcon(STATUS, warning)
             self.addTopLevelItem(item)
+        for row in upscalers or []:
+            item = _Item()
+            _fill_upscaler_item(item, row, palette, warning)
+            self.addTopLevelItem(item)
         self.setSortingEnabled(True)
         self._fit_columns()
 
+    def update_upscaler(self, row: UpscalerRow, warning: QIcon) -> bool:
+        """Show what is now known of upscaler `row`; False if it has no row."""
+        item = self._upscaler_item(row.name)
+        if item is None:
+            return False
+        self.setSortingEnabled(False)  # re-sorts once below, not once per changed cell
+        _fill_upscaler_item(item, row, self.palette(), warning)
+        self.setSortingEnabled(True)
+        # "Upscaler · ×4 RealESRGAN Compact" is wider than the "Upscaler" the column was fitted
+        # to; grow it, but never shrink a column under the user's hands.
+        needed = self.fontMetrics().horizontalAdvance(item.text(KIND)) + self._gap() * 2
+        if needed > self.columnWidth(KIND):
+            self.setColumnWidth(KIND, needed)
+        return True
+
+    def _gap(self) -> int:
+        return self.fontMetrics().horizontalAdvance("M") * 2
+
     def _fit_columns(self) -> None:
         metrics = self.fontMetrics()
-        gap = metrics.horizontalAdvance("M") * 2  # air between a right-aligned size and the next
+        gap = self._gap()  # air between a right-aligned size and the next
         for column in (NAME, KIND, SIZE, PRECISION, WHERE):
             self.resizeColumnToContents(column)
             self.setColumnWidth(column, self.columnWidth(column) + gap)
@@ -133,8 +206,14 @@ class ModelTable(QTreeWidget):
         return [item for item in items if item is not None]
 
     def visible_names(self) -> list[str]:
-        """Entry names of the rows the filter shows, in table order."""
-        return [item.data(NAME, NAME_ROLE) for item in self.rows() if not item.isHidden()]
+        """Entry names of the library rows the filter shows, in table order (no upscalers)."""
+        names = (item.data(NAME, NAME_ROLE) for item in self.rows() if not item.isHidden())
+        return [name for name in names if name is not None]
+
+    def visible_upscalers(self) -> list[str]:
+        """Names of the upscaler rows the filter shows, in table order."""
+        names = (item.data(NAME, UPSCALER_ROLE) for item in self.rows() if not item.isHidden())
+        return [name for name in names if name is not None]
 
     def filter(self, text: str) -> int:
         """Show only rows with every word of `text` (any case); return how many are shown."""
@@ -158,6 +237,25 @@ class ModelTable(QTreeWidget):
                 return True
         return False
 
+    def select_upscaler(self, name: str) -> bool:
+        item = self._upscaler_item(name)
+        if item is None or item.isHidden():
+            return False
+        self.setCurrentItem(item)
+        self.scrollToItem(item)
+        return True
+
     def selected_name(self) -> str | None:
+        """The entry name of the selected library row; None for an upscaler row."""
         items = self.selectedItems()
         return items[0].data(NAME, NAME_ROLE) if items else None
+
+    def selected_upscaler(self) -> str | None:
+        items = self.selectedItems()
+        return items[0].data(NAME, UPSCALER_ROLE) if items else None
+
+    def _upscaler_item(self, name: str) -> _Item | None:
+        for item in self.rows():
+            if item.data(NAME, UPSCALER_ROLE) == name and isinstance(item, _Item):
+                return item
+        return None

@@ -7,6 +7,7 @@ itself is the core's (`import_model`, `plan_download`, `download_model`). Cancel
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from imagestudio.core.errors import ImageStudioError, JobCancelled
 from imagestudio.core.logs import details_hint
@@ -27,6 +29,11 @@ log = logging.getLogger(__name__)
 
 # Progress reports at most this often: a fast disk copies hundreds of chunks a second.
 PROGRESS_INTERVAL_S = 0.1
+# How long quitting the application waits for each worker thread a dialog left running.
+QUIT_WAIT_MS = 30_000
+
+_left_running: list[QThread] = []
+_waits_at_exit = False
 
 
 @dataclass(frozen=True)
@@ -146,3 +153,42 @@ class ModelTaskWorker(QObject):
         if force or now - self._last_report >= PROGRESS_INTERVAL_S:
             self._last_report = now
             self.progress.emit(progress)
+
+
+def stop_thread(thread: QThread, wait_ms: int, what: str) -> None:
+    """Quit `thread` once the work in flight returns, waiting up to `wait_ms` for that; work
+    that cannot be interrupted (a conversion, a stalled connection) then finishes on its own,
+    see `leave_running`."""
+    thread.quit()
+    if thread.wait(wait_ms):
+        return
+    log.warning("%s did not stop within %d ms; leaving it to finish", what, wait_ms)
+    leave_running(thread)
+
+
+def leave_running(thread: QThread) -> None:
+    """Let `thread` finish on its own: owned by the application (a QThread destroyed while it
+    runs aborts the process, as when the dialog that started it is garbage-collected), deleted
+    once finished, and waited for when the application quits or Python exits."""
+    global _waits_at_exit
+    app = QCoreApplication.instance()
+    if thread.parent() is not app:
+        thread.setParent(app)
+    thread.finished.connect(thread.deleteLater)
+    _left_running[:] = [t for t in _left_running if shiboken6.isValid(t) and t.isRunning()]
+    _left_running.append(thread)
+    if not _waits_at_exit:
+        if app is not None:
+            app.aboutToQuit.connect(finish_stopped_threads)
+        # Registered after PySide's own exit handler, so it runs before that one destroys the
+        # application and its threads (the test suite never quits the application).
+        atexit.register(finish_stopped_threads)
+        _waits_at_exit = True
+
+
+def finish_stopped_threads(wait_ms: int = QUIT_WAIT_MS) -> None:
+    """Wait for the threads `leave_running` was given (those already gone are skipped)."""
+    while _left_running:
+        thread = _left_running.pop()
+        if shiboken6.isValid(thread) and not thread.wait(wait_ms):
+            log.warning("a models dialog worker still runs after %d ms", wait_ms)

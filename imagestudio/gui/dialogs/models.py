@@ -1,10 +1,13 @@
-"""The Models dialog: the model library at a glance, imports, and downloads from the Hub.
+"""The Models dialog: the model library and the upscalers at a glance, imports, and downloads
+from the Hub.
 
 Scanning reads JSON configs and safetensors headers only, so the table is filled on the GUI
-thread. Imports (files of several GB), pickle conversions and downloads run on one worker
-QObject on its own QThread; tasks go in and one `TaskOutcome` comes back, both plain frozen
-dataclasses. Cancelling sets a `threading.Event` directly: a queued slot would not run while the
-worker is busy copying. The download form is the only part of ImageStudio that uses the network.
+thread; what network an upscaler is, only spandrel can tell (seconds the first time), so an
+`UpscalerDescriber` thread fills that in afterwards (`upscaler_rows`). Imports (files of several
+GB), pickle conversions and downloads run on one worker QObject on its own QThread; tasks go in
+and one `TaskOutcome` comes back, both plain frozen dataclasses. Cancelling sets a
+`threading.Event` directly: a queued slot would not run while the worker is busy copying. The
+download form is the only part of ImageStudio that uses the network.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import Qt, QThread, QUrl, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import (
@@ -36,7 +40,8 @@ from PySide6.QtWidgets import (
 from imagestudio.core.models.checkpoints import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX
 from imagestudio.core.models.download_plan import DownloadPlan
 from imagestudio.core.models.importing import is_pickle
-from imagestudio.core.models.library import ModelEntry, scan_library
+from imagestudio.core.models.library import UPSCALER_FOLDER, ModelEntry, scan_library
+from imagestudio.core.paths import app_paths
 from imagestudio.core.settings import Settings
 from imagestudio.gui.dialogs.model_download import DownloadForm
 from imagestudio.gui.dialogs.model_table import (
@@ -45,6 +50,7 @@ from imagestudio.gui.dialogs.model_table import (
     ModelTable,
     format_size,
     kind_text,
+    upscaler_kind_text,
 )
 from imagestudio.gui.dialogs.model_tasks import (
     DownloadTask,
@@ -54,6 +60,16 @@ from imagestudio.gui.dialogs.model_tasks import (
     Task,
     TaskOutcome,
     TaskProgress,
+    leave_running,
+    stop_thread,
+)
+from imagestudio.gui.dialogs.upscaler_rows import (
+    DescribeRequest,
+    UpscalerDescriber,
+    UpscalerDescription,
+    UpscalerRow,
+    upscaler_rows,
+    with_description,
 )
 from imagestudio.gui.widgets.message_row import MessageRow
 from imagestudio.gui.widgets.start_folder import remember, start_folder
@@ -86,15 +102,23 @@ class ModelsDialog(QDialog):
     settings_edited = Signal(object)  # Settings
     _start_task = Signal(object)
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, parent: QWidget | None = None, cache_dir: Path | None = None
+    ) -> None:
+        """`cache_dir` keeps what spandrel found out about each upscaler file (the app's cache
+        folder when None)."""
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.resize(980, 600)
         self._settings = settings
+        self._cache_dir = cache_dir if cache_dir is not None else app_paths().cache_dir
         self._entries: dict[str, ModelEntry] = {}
+        self._upscalers: dict[str, UpscalerRow] = {}
         self._task: Task | None = None
         self._thread: QThread | None = None
         self._worker: ModelTaskWorker | None = None
+        self._describe_request = 0
+        self._describer: UpscalerDescriber | None = None
         self._build()
         app = QApplication.instance()
         if app is not None:
@@ -241,28 +265,42 @@ class ModelsDialog(QDialog):
         return self._settings.resolved_models_dir()
 
     def refresh(self) -> None:
-        """Scan the library again (configs and headers only) and fill the table."""
-        selected = self.selected_name()
+        """Scan the library again (configs and headers only) and fill the table; what network
+        each upscaler is follows from the background."""
+        selected, selected_upscaler = self.selected_name(), self.table.selected_upscaler()
         models_dir = self.models_dir
         try:
             entries = scan_library(models_dir, self._settings.resolved_hf_cache())
+            upscalers = upscaler_rows(models_dir)
         except OSError as exc:
-            entries = []
+            entries, upscalers = [], []
             self.show_message(f"The models folder could not be read: {exc.strerror or exc}.")
         self._entries = {entry.name: entry for entry in entries}
-        self.table.set_entries(entries, self._warning_icon)
+        self._upscalers = {row.name: row for row in upscalers}
+        self.table.set_entries(entries, self._warning_icon, upscalers)
         self.folder_label.setText(f"Models folder: {models_dir}")
         self.folder_label.setToolTip(str(models_dir))
         self._apply_filter()
         if selected is not None:
             self.select(selected)
+        elif selected_upscaler is not None:
+            self.select_upscaler(selected_upscaler)
         self._selection_changed()
+        self._describe_upscalers()
 
     def entries(self) -> list[ModelEntry]:
         return list(self._entries.values())
 
+    def visible_upscalers(self) -> list[str]:
+        """Names of the upscaler rows the filter shows, in table order."""
+        return self.table.visible_upscalers()
+
+    def is_describing(self) -> bool:
+        """True while some upscaler waits for spandrel to say what network it is."""
+        return any(not row.described for row in self._upscalers.values())
+
     def visible_names(self) -> list[str]:
-        """Entry names of the rows the filter shows, in table order."""
+        """Entry names of the library rows the filter shows, in table order (no upscalers)."""
         return self.table.visible_names()
 
     def set_filter(self, text: str) -> None:
@@ -284,8 +322,16 @@ class ModelsDialog(QDialog):
     def select(self, name: str) -> bool:
         return self.table.select(name)
 
+    def select_upscaler(self, name: str) -> bool:
+        return self.table.select_upscaler(name)
+
     def selected_name(self) -> str | None:
+        """The selected library entry's name; None when none or an upscaler is selected."""
         return self.table.selected_name()
+
+    def selected_upscaler(self) -> UpscalerRow | None:
+        name = self.table.selected_upscaler()
+        return self._upscalers.get(name) if name is not None else None
 
     def selected_entry(self) -> ModelEntry | None:
         name = self.selected_name()
@@ -297,16 +343,24 @@ class ModelsDialog(QDialog):
     def _selection_changed(self) -> None:
         entry = self.selected_entry()
         self.use_button.setEnabled(entry is not None and entry.usable)
+        upscaler = self.selected_upscaler()
+        if upscaler is not None:
+            self.prediction_row.hide()
+            self.details.setText(self._upscaler_details(upscaler))
+            return
         if entry is None:
             self.prediction_row.hide()
             count = len(self._entries)
             usable = sum(e.usable for e in self._entries.values())
-            self.details.setText(
-                f"{count} {'entry' if count == 1 else 'entries'}, {usable} ready to generate "
-                "with. Select one for details."
+            upscalers = len(self._upscalers)
+            text = (
+                f"{count} {'entry' if count == 1 else 'entries'}, {usable} ready to generate with"
                 if count
-                else ""
+                else "No models"
             )
+            if upscalers:
+                text += f"; {upscalers} {'upscaler' if upscalers == 1 else 'upscalers'}"
+            self.details.setText(f"{text}. Select one for details." if count or upscalers else "")
             return
         self._show_prediction(entry)
         lines = [f"{entry.name}  ·  {kind_text(entry)}  ·  {format_size(entry.size_bytes)}"]
@@ -325,6 +379,26 @@ class ModelsDialog(QDialog):
         else:
             lines.append("Ready: double-click it or press Use model to generate with it.")
         self.details.setText("\n".join(lines))
+
+    def _upscaler_details(self, row: UpscalerRow) -> str:
+        lines = [f"{row.name}  ·  {upscaler_kind_text(row)}  ·  {format_size(row.size_bytes)}"]
+        lines.append(str(row.path))
+        if row.problem:
+            lines.append(row.problem)
+        elif not row.described:
+            lines.append("Checking what network it is…")
+        else:
+            lines.append(
+                f"An upscaler: it enlarges pictures ×{row.scale} in Upscale… (right-click a "
+                "picture) and as the Hires fix upscaler."
+            )
+        if row.builtin:
+            lines.append(
+                "Shipped with ImageStudio. More go in "
+                f"{self.models_dir / UPSCALER_FOLDER}: .safetensors ESRGAN, SwinIR, HAT, DAT, "
+                "OmniSR and the other networks spandrel knows."
+            )
+        return "\n".join(lines)
 
     def _show_prediction(self, entry: ModelEntry) -> None:
         """The prediction choice, for the SD 2.x single files whose kind the file does not say."""
@@ -374,6 +448,48 @@ class ModelsDialog(QDialog):
             self.show_message(f"Cannot open {folder}: {exc.strerror or exc}.")
             return
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    # -- upscaler descriptions -----------------------------------------------------------------
+
+    def _describe_upscalers(self) -> None:
+        """Describe the upscalers not described yet in a new thread; the previous one stops."""
+        self._stop_describing()
+        self._describe_request += 1
+        pending = tuple(
+            (row.name, row.path) for row in self._upscalers.values() if not row.described
+        )
+        if not pending:
+            return
+        request = DescribeRequest(self._describe_request, pending, self._cache_dir)
+        describer = UpscalerDescriber(request, QApplication.instance())
+        describer.described.connect(self._on_described)
+        leave_running(describer)
+        describer.start()
+        self._describer = describer
+
+    @Slot(object)
+    def _on_described(self, description: UpscalerDescription) -> None:
+        if description.request != self._describe_request:
+            return  # the table was filled again since: a newer request covers it
+        row = self._upscalers.get(description.name)
+        if row is None or row.path != description.path:
+            return
+        row = with_description(row, description)
+        self._upscalers[row.name] = row
+        self.table.update_upscaler(row, self._warning_icon)
+        self._apply_filter()  # "esrgan" now matches a row that said only "Upscaler"
+        if self.table.selected_upscaler() == row.name:
+            self._selection_changed()
+
+    def _stop_describing(self, wait_ms: int = 0) -> None:
+        """Stop describing before the next file, waiting up to `wait_ms` for the current one
+        (closing the dialog does not wait: the thread finishes on its own, see leave_running)."""
+        describer, self._describer = self._describer, None
+        if describer is None or not shiboken6.isValid(describer):
+            return  # finished and deleted already
+        describer.stop()
+        if wait_ms and not describer.wait(wait_ms):
+            log.info("describing upscalers did not stop within %d ms", wait_ms)
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -586,26 +702,20 @@ class ModelsDialog(QDialog):
     # -- closing --------------------------------------------------------------------------------
 
     def shutdown(self, wait_ms: int = SHUTDOWN_WAIT_MS) -> None:
-        """Cancel the running task and stop the worker thread."""
+        """Cancel the running task and the upscaler descriptions; stop both worker threads."""
+        self._stop_describing(wait_ms)
         thread, worker = self._thread, self._worker
         if thread is None or worker is None:
             return
         self._thread = self._worker = None
         self._task = None
         worker.cancel()
-        thread.quit()  # runs once the task in flight returns
-        if thread.wait(wait_ms):
-            return
-        # A conversion or a stalled connection cannot be interrupted: let the thread finish on
-        # its own, owned by the application, so that it is not destroyed while running.
-        log.warning("the models task did not stop within %d ms; leaving it to finish", wait_ms)
-        app = QApplication.instance()
-        thread.setParent(app)
-        thread.finished.connect(thread.deleteLater)
+        stop_thread(thread, wait_ms, "the models task")
 
     def done(self, result: int) -> None:
         if self.is_busy() and not self._confirm_stop():
             return
+        self._stop_describing()
         self.shutdown()
         super().done(result)
 
@@ -613,6 +723,7 @@ class ModelsDialog(QDialog):
         if self.is_busy() and not self._confirm_stop():
             event.ignore()
             return
+        self._stop_describing()
         self.shutdown()
         super().closeEvent(event)
 
