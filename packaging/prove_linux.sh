@@ -243,9 +243,12 @@ from PIL import Image
 for path in sys.argv[1:]:
     image = Image.open(path)
     image.load()
-    assert image.text.get("parameters"), f"{path}: no parameters chunk"
+    # a style job's readable line has its own key (readers take "parameters" for a prompt)
+    assert image.text.get("imagestudio-style"), f"{path}: no imagestudio-style chunk"
+    assert "parameters" not in image.text, f"{path}: a parameters chunk"
     json.loads(image.text["imagestudio"])
-    print(f"ok: {path}: {image.size[0]}x{image.size[1]} PNG with parameters and imagestudio chunks")
+    print(f"ok: {path}: {image.size[0]}x{image.size[1]} PNG with imagestudio-style and "
+          "imagestudio chunks")
 EOF
 ok "stylize: fast ${style_fast} s, quality (4 iterations, 64 px) ${style_quality} s"
 
@@ -259,7 +262,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, ".")
+from imagestudio.core.generation.engine import prepare_model_stack  # noqa: E402
 from imagestudio.core.models.library import builtin_model_dir  # noqa: E402
+
+prepare_model_stack()  # before diffusers: torchvision from PyPI beside a CPU torch
 from tests.core.generation.test_lora import write_lora  # noqa: E402
 
 out = Path(sys.argv[1])
