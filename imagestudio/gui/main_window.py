@@ -56,6 +56,7 @@ from imagestudio.core.requests import (
     DEFAULT_VARIATION_STRENGTH,
     MAX_SEED,
     GenerationRequest,
+    InpaintRequest,
     Request,
     UpscaleRequest,
     request_from_dict,
@@ -71,6 +72,7 @@ from imagestudio.gui.menus import build_menus
 from imagestudio.gui.panels.canvas import DEFAULT_PLACEHOLDER, Canvas
 from imagestudio.gui.panels.gallery import GalleryStrip
 from imagestudio.gui.panels.history import VARIATIONS, HistoryPanel
+from imagestudio.gui.panels.inpaint import InpaintForm
 from imagestudio.gui.panels.prompt import PromptPanel
 from imagestudio.gui.panels.style import StylePanel
 from imagestudio.gui.theme import apply_theme
@@ -143,6 +145,8 @@ class MainWindow(QMainWindow):
 
         self.canvas = Canvas()
         self.prompt = PromptPanel()
+        # mask mode on the canvas turns the Generate form into the inpainting form
+        self.inpaint = InpaintForm(self.prompt, self.canvas)
         self.style_panel = StylePanel()
         self.queue_list = QueueList()
         self.running_row = RunningJobRow()
@@ -152,6 +156,7 @@ class MainWindow(QMainWindow):
         self.forms: dict[JobKind, tuple[int, JobForm]] = {
             "generate": (GENERATE_TAB, self.prompt),
             "style": (STYLE_TAB, self.style_panel),
+            "inpaint": (GENERATE_TAB, self.inpaint),
         }
         self._build_layout()
         build_menus(self)
@@ -260,6 +265,14 @@ class MainWindow(QMainWindow):
         self.worker.job_failed.connect(self._on_failed)
         self.worker.device_changed.connect(self._on_device)
         self.prompt.generate_requested.connect(self.generate)
+        self.inpaint.outpaint_requested.connect(self.outpaint)
+        self.canvas.mask_editor.mode_changed.connect(
+            lambda on: self.tabs.setCurrentIndex(GENERATE_TAB) if on else None
+        )
+        # the painted masks no queued job needs go (the core keeps a copy with each job)
+        self.job_done.connect(
+            lambda *_: self.inpaint.release_masks(job.request for job in self._queue)
+        )
         self.prompt.cancel_requested.connect(self.cancel_current)
         self.style_panel.start_requested.connect(self.stylize)
         self.style_panel.cancel_requested.connect(self.cancel_current)
@@ -291,11 +304,20 @@ class MainWindow(QMainWindow):
     # -- jobs ---------------------------------------------------------------------------------
 
     def generate(self) -> int | None:
-        """Queue the form's request; returns the job id, or None if the form is invalid."""
+        """Queue the form's request (in mask mode: inpaint the canvas picture); returns the job
+        id, or None if the form is invalid."""
+        if self.inpaint.active():
+            return self._enqueue_form(self.inpaint.build_request)
         return self._enqueue_form(self.prompt.build_request)
 
+    def outpaint(self, extend: tuple[int, int, int, int]) -> int | None:
+        """Queue extending the canvas picture by `extend` (left, top, right, bottom) pixels."""
+        return self._enqueue_form(lambda: self.inpaint.build_outpaint_request(extend))
+
     def start_current_tab(self) -> int | None:
-        """Ctrl+Enter: queue the job of the tab on show (generate, stylise)."""
+        """Ctrl+Enter: queue the job of the tab on show (generate or inpaint, stylise)."""
+        if self.tabs.currentIndex() == GENERATE_TAB:
+            return self.generate()
         for tab, form in self.forms.values():
             if tab == self.tabs.currentIndex():
                 return self._enqueue_form(form.build_request)
@@ -444,6 +466,8 @@ class MainWindow(QMainWindow):
     def _on_finished(self, job_id: int, outcome: JobOutcome) -> None:
         if outcome.files:
             self.canvas.show_result(outcome.files[0])
+            if self._is_current(job_id) and self._running is not None:
+                self.inpaint.carry_mask(self._running.request)
         for path in outcome.files:
             self.gallery.add_image(str(path))
         if outcome.files and self._gallery_tucked:
@@ -539,6 +563,9 @@ class MainWindow(QMainWindow):
             return
         if run:
             self.enqueue(request)
+        elif isinstance(request, InpaintRequest):
+            # the picture it changed, with its mask, ready to paint again
+            self.inpaint.show_picture_of(request, record.outputs[0] if record.outputs else None)
         elif record.outputs and Path(record.outputs[0]).is_file():
             self.canvas.show_result(record.outputs[0])
 
@@ -597,10 +624,13 @@ class MainWindow(QMainWindow):
             )
             return False
         notes: list[str] = []
-        if not self._load_own_request(found.request):
+        own = self._own_request(found.request)
+        if own is None or not self._show_in_form(own):
             notes = self.prompt.load_image_settings(found)
             self.tabs.setCurrentIndex(self.forms["generate"][0])
         self.canvas.show_result(path)
+        if isinstance(own, InpaintRequest):
+            self.inpaint.restore_mask(own)  # on the dropped picture, when its file is there
         self.statusBar().showMessage(f"Loaded the settings of {Path(path).name}.", 8000)
         # What could not be restored changes the picture: said where it stays until dismissed,
         # not in a status line that cuts it off and times out.
@@ -610,17 +640,16 @@ class MainWindow(QMainWindow):
             self.canvas.clear_error()
         return True
 
-    def _load_own_request(self, data: dict | None) -> bool:
-        """A picture of ours: its whole request (LoRAs, strength, a style job's settings) in its
-        kind's form, that tab on show. False when there is none this window can use, so the
-        picture's settings are read as another tool's."""
+    def _own_request(self, data: dict | None) -> Request | None:
+        """A picture of ours: its whole request (LoRAs, strength, a style job's settings), to
+        show in its kind's form. None when there is none this window can use, so the picture's
+        settings are read as another tool's."""
         if data is None:
-            return False
+            return None
         try:
-            request = request_from_dict(data)
+            return request_from_dict(data)
         except InvalidRequest:
-            return False
-        return self._show_in_form(request)
+            return None
 
     def _show_in_form(self, request: Request) -> bool:
         """`request` in its kind's form, that tab on show; False when no form takes its kind."""
@@ -855,10 +884,12 @@ class MainWindow(QMainWindow):
         stored.setValue("gallery_tucked", self._gallery_tucked)
         stored.setValue("geometry", self.saveGeometry())
         stored.setValue("window_state", self.saveState())
-        for kind, (tab, form) in self.forms.items():
+        for kind, (_tab, form) in self.forms.items():
             stored.setValue(_form_key(kind), json.dumps(form.form_state()))
-            if tab == self.tabs.currentIndex():
-                stored.setValue("tab", kind)
+        # the tab's first form names it (the inpainting form shares the Generate tab)
+        shown = [kind for kind, (tab, _) in self.forms.items() if tab == self.tabs.currentIndex()]
+        if shown:
+            stored.setValue("tab", shown[0])
         stored.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -886,6 +917,7 @@ class MainWindow(QMainWindow):
         stopped = self.worker_thread.wait(max(0, wait_ms))
         if stopped:
             self.worker.shutdown()
+            self.inpaint.release_masks(())
         else:
             log.warning("the job did not stop within %d ms of closing; ending without it", wait_ms)
         self.history_store.close()

@@ -28,10 +28,15 @@ def build_menus(window: MainWindow) -> None:
     edit_menu = bar.addMenu("&Edit")
     _action(edit_menu, "Copy image", window.canvas.copy_image, "Ctrl+Shift+C")
     _action(edit_menu, "Copy prompt", window.copy_prompt)
+    edit_menu.addSeparator()
+    mask = window.canvas.mask_editor
+    for action in (mask.undo_action, mask.redo_action):
+        edit_menu.addAction(action)
 
     view_menu = bar.addMenu("&View")
     view_menu.addAction(window.canvas.fit_action)
     view_menu.addAction(window.canvas.actual_size_action)
+    view_menu.addAction(window.canvas.mask_editor.mask_action)
     view_menu.addSeparator()
     for dock in (window.generate_dock, window.history_dock, window.gallery_dock):
         view_menu.addAction(dock.toggleViewAction())
@@ -58,5 +63,5 @@ def _action(menu: QMenu, text: str, slot: Callable[[], object], shortcut: object
     action = menu.addAction(text)
     action.triggered.connect(lambda checked=False: slot())
     if shortcut is not None:
-        action.setShortcut(QKeySequence(shortcut))  # type: ignore[call-overload]
+        action.setShortcut(QKeySequence(shortcut))  # type: ignore[call-overload, unused-ignore]
     return action

@@ -1,11 +1,14 @@
 """GUI benchmarks (not tests): start-up time and event-loop stalls while a job runs.
 
-    python tests/bench/bench_gui.py [--runs 3] [--arch small] [--steps 20]
+    python tests/bench/bench_gui.py [--runs 3] [--arch small] [--steps 20] [--only mask]
 
 1. Start-up: wall time from launching `python -m imagestudio` to its first shown window, against
    `python -c "import torch, diffusers"` measured in the same run (floor: ratio <= 0.5).
 2. Smoothness: a 5 ms QTimer probe on the GUI thread while the worker generates on a random-weight
    model; the longest gap beyond the timer's interval is the worst stall (floor: <= 50 ms).
+3. Mask painting: synthetic mouse strokes over a 2048 × 2048 picture in mask mode, at Fit and at
+   100%, with a small and a large brush; each event's handling time, painting and the repaint it
+   causes processed, worst and median (floor: worst <= 16 ms, one frame).
 Runs offscreen unless QT_QPA_PLATFORM is set.
 """
 
@@ -107,14 +110,123 @@ def stalls(arch: str, steps: int, home: Path) -> dict[str, float]:
     return results  # type: ignore[return-value]
 
 
+MASK_SIDE = 2048
+MASK_MOVES = 400  # mouse moves per stroke
+
+
+def mask_painting(home: Path) -> list[tuple[str, dict[str, float]]]:
+    """Per-event times (ms) of painting a mask with the mouse, in the window, at each zoom."""
+    os.environ["IMAGESTUDIO_HOME"] = str(home)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import numpy as np
+    from PIL import Image
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    from imagestudio.core.settings import Settings
+    from imagestudio.gui.main_window import MainWindow
+
+    home.mkdir(parents=True, exist_ok=True)
+    picture = home / "picture.png"
+    noise = np.random.default_rng(1).integers(0, 255, (MASK_SIDE // 8, MASK_SIDE // 8, 3))
+    Image.fromarray(noise.astype(np.uint8)).resize((MASK_SIDE, MASK_SIDE)).save(picture)
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow(Settings())
+    window.resize(1400, 900)
+    window.show()
+    window.canvas.show_result(str(picture))
+    editor = window.canvas.mask_editor
+    editor.set_on(True)
+    view = window.canvas._view
+    app.processEvents()
+
+    def send(kind: QEvent.Type, pos: QPointF, button: Qt.MouseButton) -> float:
+        held = Qt.MouseButton.NoButton if kind == QEvent.Type.MouseButtonRelease else button
+        event = QMouseEvent(
+            kind,
+            pos,
+            view.mapToGlobal(pos),
+            button if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton,
+            held,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        started = time.perf_counter()
+        QApplication.sendEvent(view, event)
+        app.processEvents()  # the repaint it asked for, too
+        return (time.perf_counter() - started) * 1000
+
+    results = []
+    left = Qt.MouseButton.LeftButton
+    for zoom in ("fit", "100%"):
+        window.canvas.set_zoom(zoom)
+        app.processEvents()
+        for brush, hardness in ((24, 1.0), (160, 0.5)):
+            editor.set_brush_size(brush)
+            editor.set_hardness(hardness)
+            area = view.image_rect() & view.visibleRegion().boundingRect()
+            # a zigzag across the visible picture: long strokes grow the undo step's rect
+            points = [
+                QPointF(
+                    area.left() + 10 + (area.width() - 20) * (i / MASK_MOVES),
+                    area.top()
+                    + 10
+                    + (area.height() - 20)
+                    * abs(((i * 4) % (2 * MASK_MOVES)) - MASK_MOVES)
+                    / MASK_MOVES,
+                )
+                for i in range(MASK_MOVES)
+            ]
+            press = send(QEvent.Type.MouseButtonPress, points[0], left)
+            moves = [send(QEvent.Type.MouseMove, point, left) for point in points[1:]]
+            release = send(QEvent.Type.MouseButtonRelease, points[-1], left)
+            results.append(
+                (
+                    f"{zoom:<4} brush {brush:>3} px, hardness {hardness:.1f}",
+                    {
+                        "worst move": max(moves),
+                        "median move": statistics.median(moves),
+                        "press": press,
+                        "release": release,
+                        "worst": max([press, release, *moves]),
+                    },
+                )
+            )
+    steps = editor.layer().undo_steps() if editor.layer() else 0
+    undo_mb = editor.layer().undo_bytes() / 1e6 if editor.layer() else 0.0
+    results.append((f"undo: {steps} steps kept", {"MB": undo_mb}))
+    window.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--arch", default="small", choices=("tiny", "small", "sd15"))
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--only", choices=("startup", "stalls", "mask"), help="run one of the benchmarks"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="imagestudio-guibench-") as tmp:
         home = Path(tmp)
+        if args.only in (None, "mask"):
+            rows = mask_painting(home / "mask")
+            platform = os.environ.get("QT_QPA_PLATFORM", "offscreen")
+            print(f"Mask painting on a {MASK_SIDE}x{MASK_SIDE} picture ({platform}), ms per event")
+            print(f"  {'case':<34} {'worst move':>10} {'median':>8} {'press':>7} {'release':>8}")
+            for label, row in rows:
+                if "MB" in row:
+                    print(f"  {label}, {row['MB']:.1f} MB")
+                    continue
+                print(
+                    f"  {label:<34} {row['worst move']:>10.2f} {row['median move']:>8.2f} "
+                    f"{row['press']:>7.2f} {row['release']:>8.2f}"
+                )
+            worst = max(row.get("worst", 0.0) for _, row in rows)
+            print(f"  worst event {worst:.2f} ms   (floor: <= 16 ms)")
+            if args.only:
+                return
         times = startup(args.runs, home / "startup")
         print(f"Start-up (median of {args.runs}, interleaved)")
         print(f"  window shown                  {times['window']:.3f} s")

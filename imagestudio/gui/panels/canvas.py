@@ -1,7 +1,8 @@
 """The canvas: the hero area in the centre that shows the live preview or the finished image.
 
-Top to bottom: a dismissable error banner, a small toolbar for the shown result, the image view
-(fit or 100%, in a scroll area so actual pixels can be panned), and the progress row.
+Top to bottom: a dismissable error banner, a small toolbar for the shown result, the mask tools
+(in mask mode, see `mask_editor`), the image view (fit or 100%, in a scroll area so actual pixels
+can be panned), and the progress row.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from PySide6.QtCore import (
     QEvent,
     QMimeData,
     QPoint,
-    QRect,
     QSize,
-    QSizeF,
     QStandardPaths,
     Qt,
     QUrl,
@@ -31,14 +30,10 @@ from PySide6.QtGui import (
     QImage,
     QImageReader,
     QKeySequence,
-    QMouseEvent,
-    QPainter,
-    QPaintEvent,
     QPalette,
     QPixmap,
 )
 from PySide6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -46,7 +41,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QScrollArea,
-    QSizePolicy,
     QStackedWidget,
     QStyle,
     QToolBar,
@@ -56,7 +50,11 @@ from PySide6.QtWidgets import (
 
 from imagestudio.core.errors import StorageError
 from imagestudio.core.outputs.storage import atomic_write_bytes
+from imagestudio.gui.panels.mask_editor import MaskEditor
 from imagestudio.gui.widgets.banner import ErrorBanner
+from imagestudio.gui.widgets.image_view import ImageView as _ImageView
+
+__all__ = ["DEFAULT_PLACEHOLDER", "ZOOM_MODES", "Canvas", "_ImageView", "format_seconds"]
 
 ZOOM_MODES = ("fit", "100%")
 DEFAULT_PLACEHOLDER = "Type a prompt and press Ctrl+Enter"
@@ -73,119 +71,6 @@ def format_seconds(seconds: float) -> str:
         return f"{whole} s"
     minutes, rest = divmod(whole, 60)
     return f"{minutes} min {rest:02d} s"
-
-
-class _ImageView(QWidget):
-    """Paints one pixmap: scaled smoothly to fit, or at actual pixels (sized for a scroll area)."""
-
-    drag_requested = Signal()
-    double_clicked = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._pixmap: QPixmap | None = None
-        self._fit = True
-        self._scaled: QPixmap | None = None  # cache of the fitted pixmap, in device pixels
-        self._press_pos: QPoint | None = None
-        self.draggable = False
-        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        self.setAccessibleName("Image")
-
-    def set_pixmap(self, pixmap: QPixmap | None) -> None:
-        self._pixmap = pixmap
-        self._scaled = None
-        self._sync_size()
-
-    def set_fit(self, fit: bool) -> None:
-        self._fit = fit
-        self._sync_size()
-
-    def is_fit(self) -> bool:
-        return self._fit
-
-    def image_rect(self) -> QRect:
-        """Where the image is drawn, in this widget's (logical) coordinates."""
-        if self._pixmap is None or self._pixmap.isNull():
-            return QRect()
-        if self._fit:
-            size = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        else:
-            size = self._actual_size()
-        x = max(0, (self.width() - size.width()) // 2)
-        y = max(0, (self.height() - size.height()) // 2)
-        return QRect(QPoint(x, y), size)
-
-    def _actual_size(self) -> QSize:
-        # One image pixel per device pixel, also on high-DPI screens.
-        assert self._pixmap is not None
-        return (QSizeF(self._pixmap.size()) / self.devicePixelRatioF()).toSize()
-
-    def _sync_size(self) -> None:
-        if self._pixmap is not None and not self._fit:
-            self.setMinimumSize(self._actual_size())
-        else:
-            self.setMinimumSize(0, 0)
-        self.updateGeometry()
-        self.update()
-
-    def _fitted(self, size: QSize) -> QPixmap:
-        assert self._pixmap is not None
-        target = (QSizeF(size) * self.devicePixelRatioF()).toSize()
-        if self._scaled is None or self._scaled.size() != target:
-            # Smooth (bilinear) scaling: 32x32 live previews are blown up to fill the view.
-            self._scaled = self._pixmap.scaled(
-                target,
-                Qt.AspectRatioMode.IgnoreAspectRatio,
-                Qt.TransformationMode.SmoothTransformation,
-            )
-        return self._scaled
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        rect = self.image_rect()
-        if rect.isEmpty() or self._pixmap is None:
-            return
-        pixmap = self._fitted(rect.size()) if self._fit else self._pixmap
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        painter.drawPixmap(rect, pixmap)
-        painter.end()
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.DevicePixelRatioChange:
-            self._scaled = None
-            self._sync_size()
-        super().changeEvent(event)
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._press_pos = event.position().toPoint()
-            event.accept()  # become the mouse grabber so the moves of a drag come here
-            return
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if (
-            self._press_pos is not None
-            and self.draggable
-            and event.buttons() & Qt.MouseButton.LeftButton
-        ):
-            moved = (event.position().toPoint() - self._press_pos).manhattanLength()
-            if moved >= QApplication.startDragDistance():
-                self._press_pos = None
-                self.drag_requested.emit()
-                return
-        super().mouseMoveEvent(event)
-
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        self._press_pos = None
-        super().mouseReleaseEvent(event)
-
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            self.double_clicked.emit()
-            return
-        super().mouseDoubleClickEvent(event)
 
 
 class Canvas(QWidget):
@@ -239,6 +124,10 @@ class Canvas(QWidget):
         self._placeholder.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         self._view = _ImageView()
+        # mask mode (inpainting): its toggle sits with the picture's actions, its tools below
+        self.mask_editor = MaskEditor(self._view, self)
+        self._toolbar.addSeparator()
+        self._toolbar.addAction(self.mask_editor.mask_action)
         self._view.drag_requested.connect(self._start_drag)
         self._view.double_clicked.connect(self._toggle_zoom)
         self._view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -269,6 +158,7 @@ class Canvas(QWidget):
         layout.setSpacing(0)
         layout.addWidget(self._banner)
         layout.addWidget(self._toolbar)
+        layout.addWidget(self.mask_editor.tool_row)
         layout.addWidget(self._stack, 1)
         layout.addWidget(self._progress_row)
 
@@ -383,6 +273,7 @@ class Canvas(QWidget):
         self._path = None
         self._is_preview = False
         self._view.set_pixmap(None)
+        self.mask_editor.picture_shown(None, None, preview=False)
         self._stack.setCurrentWidget(self._placeholder)
         self._apply_zoom()
         self._update_actions()
@@ -399,6 +290,7 @@ class Canvas(QWidget):
             self._last_result = (image, path)
         # QPixmap only here, in the GUI thread; the QImage may have been made on a worker.
         self._view.set_pixmap(QPixmap.fromImage(image))
+        self.mask_editor.picture_shown(image, path, preview=preview)
         self._stack.setCurrentWidget(self._scroll)
         self._apply_zoom()
         self._update_actions()
@@ -442,7 +334,7 @@ class Canvas(QWidget):
         return self._zoom
 
     def _toggle_zoom(self) -> None:
-        if self._image is not None and not self._is_preview:
+        if self._image is not None and not self._is_preview and not self.mask_editor.is_active():
             self.set_zoom("100%" if self._zoom == "fit" else "fit")
 
     def _apply_zoom(self) -> None:

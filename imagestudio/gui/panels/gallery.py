@@ -159,5 +159,6 @@ class GalleryStrip(QListWidget):
     def _clicked(self, item: QListWidgetItem) -> None:
         # A click on another item has already been reported as a current change; a click on the
         # current one is reported here, so that it can be shown again after something else was.
-        if item is self._current_before_press:
-            self.image_selected.emit(item.data(_PATH_ROLE))
+        before = self._current_before_press
+        if before is not None and item is before:
+            self.image_selected.emit(before.data(_PATH_ROLE))

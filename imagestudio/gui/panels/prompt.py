@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import (
@@ -359,7 +359,7 @@ class PromptPanel(QWidget):
         `keyPressEvent` below; outside the panel the window's shortcuts work as before.
         """
         if event.type() == QEvent.Type.ShortcutOverride and (
-            is_generate_key(event) or is_cancel_key(event)  # type: ignore[arg-type]
+            is_generate_key(event) or is_cancel_key(event)  # type: ignore[arg-type, unused-ignore]
         ):
             event.accept()
             return True
@@ -510,8 +510,8 @@ class PromptPanel(QWidget):
                 return
         self.size_combo.setCurrentIndex(self.size_combo.findData(SIZE_CUSTOM))
         # A size missing on one side takes the other's value: the form has no "half default".
-        self.width_spin.setValue(width if width is not None else height)  # type: ignore[arg-type]
-        self.height_spin.setValue(height if height is not None else width)  # type: ignore[arg-type]
+        self.width_spin.setValue(width if width is not None else height)  # type: ignore[arg-type, unused-ignore]
+        self.height_spin.setValue(height if height is not None else width)  # type: ignore[arg-type, unused-ignore]
 
     # -- seed, sampler, img2img ---------------------------------------------------------------
 
@@ -531,20 +531,11 @@ class PromptPanel(QWidget):
         img2img = self.img2img_group.isChecked()
         init_image = self.image_drop.path() if img2img else None
         request = GenerationRequest(
-            prompt=self.prompt_edit.toPlainText().strip(),
-            negative_prompt=self.negative_edit.toPlainText().strip(),
-            model=self._model_value(),
+            **self.shared_values(),
             width=width,
             height=height,
-            steps=self.steps_spin.value(),
-            guidance=float(self.guidance_spin.value()),
-            seed=self.seed_field.value(),
-            scheduler=self.sampler_combo.currentData(),
-            count=self.count_spin.value(),
             init_image=init_image,
             strength=self.img2img_group.strength(),
-            loras=self.lora_list.loras(),
-            **self.advanced_group.values(),
             **self.hires_group.values(),
         )
         if img2img and init_image is None:
@@ -554,9 +545,35 @@ class PromptPanel(QWidget):
             )
         return request
 
+    def shared_values(self) -> dict[str, Any]:
+        """The request keys every picture job of this form takes (an inpainting job too): all but
+        the size, the start image and hires fix, which belong to making a new picture."""
+        return {
+            "prompt": self.prompt_edit.toPlainText().strip(),
+            "negative_prompt": self.negative_edit.toPlainText().strip(),
+            "model": self._model_value(),
+            "steps": self.steps_spin.value(),
+            "guidance": float(self.guidance_spin.value()),
+            "seed": self.seed_field.value(),
+            "scheduler": self.sampler_combo.currentData(),
+            "count": self.count_spin.value(),
+            "loras": self.lora_list.loras(),
+            **self.advanced_group.values(),
+        }
+
     def load_request(self, request: GenerationRequest) -> None:
         """Show `request` in the form, so that `build_request()` gives it back."""
         self._load_values(request.to_dict(), trusted=True)
+
+    def load_shared(self, request: GenerationRequest) -> None:
+        """Show the `shared_values()` keys of `request` (an inpainting job's); the size, the
+        start image and hires fix stay as they are."""
+        values = request.to_dict()
+        for key in ("width", "height", "init_image", "strength"):
+            values.pop(key, None)
+        self._load_values(
+            {k: v for k, v in values.items() if not k.startswith("hires_")}, trusted=True
+        )
 
     def load_image_settings(self, settings: ImageSettings) -> list[str]:
         """Fill the form from the settings an image carries (any format `read_settings`
