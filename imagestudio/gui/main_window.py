@@ -269,10 +269,6 @@ class MainWindow(QMainWindow):
         self.canvas.mask_editor.mode_changed.connect(
             lambda on: self.tabs.setCurrentIndex(GENERATE_TAB) if on else None
         )
-        # the painted masks no queued job needs go (the core keeps a copy with each job)
-        self.job_done.connect(
-            lambda *_: self.inpaint.release_masks(job.request for job in self._queue)
-        )
         self.prompt.cancel_requested.connect(self.cancel_current)
         self.style_panel.start_requested.connect(self.stylize)
         self.style_panel.cancel_requested.connect(self.cancel_current)
@@ -917,7 +913,6 @@ class MainWindow(QMainWindow):
         stopped = self.worker_thread.wait(max(0, wait_ms))
         if stopped:
             self.worker.shutdown()
-            self.inpaint.release_masks(())
         else:
             log.warning("the job did not stop within %d ms of closing; ending without it", wait_ms)
         self.history_store.close()

@@ -146,9 +146,10 @@ def test_inpaint_builds_the_request_from_the_form_and_the_mask(
     )
     assert request.hires_scale is None and request.extend == (0, 0, 0, 0)
     assert request.describe() == "Inpaint: a red apple"
-    # the mask file: in the masks folder, the picture's size, white where painted
+    # the mask file: the kept copy in the masks folder (named by its content, so the job's
+    # history row names a file that stays), the picture's size, white where painted
     mask = Path(request.mask)
-    assert mask.parent == app_paths().masks_dir and mask.name.startswith(PAINTED_PREFIX)
+    assert mask.parent == app_paths().masks_dir and mask.name.startswith("mask-")
     values = np.asarray(Image.open(mask).convert("L"))
     assert values.shape == (64, 64)
     assert values[32, 30] == 255 and values[5, 30] == 0
@@ -158,10 +159,8 @@ def test_inpaint_builds_the_request_from_the_form_and_the_mask(
     paint(qtbot, window, (50, 50))
     window.generate()
     assert queued[2].mask != request.mask
-    # no queued job needs them any more: the window's own files go
-    window.inpaint.release_masks([queued[2]])
-    assert not mask.exists() and Path(queued[2].mask).exists()
-    window.inpaint.release_masks([])
+    # both stay (history rows name them); no painted temporary file is left
+    assert mask.exists() and Path(queued[2].mask).exists()
     assert not list(app_paths().masks_dir.glob(f"{PAINTED_PREFIX}*"))
 
 
@@ -372,7 +371,7 @@ def test_inpaint_runs_through_the_window_on_the_tiny_model(
     assert record.kind == "inpaint" and record.outputs == (result,)
     kept = record.to_request()
     assert isinstance(kept, InpaintRequest) and kept.init_image == str(picture)
-    # the job keeps its own copy of the mask; the window's painted file is gone
+    # the job names the kept copy of the mask; no painted temporary file is left
     assert kept.mask is not None and Path(kept.mask).is_file()
     assert not list(app_paths().masks_dir.glob(f"{PAINTED_PREFIX}*"))
     # the mask stays on the result, to repaint the same part again

@@ -3,9 +3,9 @@ Generate form's prompt and settings, and the "Inpaint" group, as one `InpaintReq
 
 While the canvas is in mask mode the Generate form becomes the inpainting form: its Inpaint group
 shows, its button says "Inpaint" (Ctrl+Enter too), and hires fix, the start image and the size,
-which belong to making a new picture, step aside. The painted mask goes to the job as a PNG in
-the masks folder, written once per version of the mask; the core keeps its own copy with the job,
-so the file is deleted once no queued job needs it.
+which belong to making a new picture, step aside. The painted mask goes to the job as the core's
+kept copy in the masks folder (`keep_mask`: named by its content, written once per version of
+the mask), so every history row of the job, done, failed or cancelled, names a file that stays.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import QBoxLayout, QWidget
 
 from imagestudio.core.errors import InvalidRequest, StorageError
+from imagestudio.core.generation.job import keep_mask
 from imagestudio.core.outputs.storage import atomic_write_bytes
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import InpaintRequest
@@ -79,7 +79,6 @@ class InpaintForm(QObject):
         ]
         for first, second in itertools.pairwise(chain):
             QWidget.setTabOrder(first, second)
-        self._written: set[Path] = set()  # painted masks this window wrote
         self._cached: tuple[MaskLayer, int, Path] | None = None  # the file of a mask version
         self._mask.mode_changed.connect(self._on_mode_changed)
         _sweep_stale(app_paths().masks_dir)
@@ -159,31 +158,18 @@ class InpaintForm(QObject):
         if not layer.mask.save(buffer, "PNG", 50):  # type: ignore[call-overload, unused-ignore]
             raise InvalidRequest("The mask could not be turned into a PNG file.")
         buffer.close()
-        path = app_paths().masks_dir / f"{PAINTED_PREFIX}{uuid.uuid4().hex[:16]}.png"
+        folder = app_paths().masks_dir
+        path = folder / f"{PAINTED_PREFIX}{uuid.uuid4().hex[:16]}.png"
         try:
             atomic_write_bytes(path, bytes(data.data()))
+            # the core's kept copy (named by its content) from the start: the history row of
+            # the job, also a failed or cancelled one, names a file that stays
+            kept = keep_mask(str(path), folder)
+            path.unlink()
         except (StorageError, OSError) as exc:
             raise InvalidRequest(f"The mask could not be saved for the job: {exc}") from exc
-        self._written.add(path)
-        self._cached = (layer, layer.revision, path)
-        return path
-
-    def release_masks(self, waiting: Iterable[object]) -> None:
-        """Delete the painted masks that none of the `waiting` requests needs any more (the
-        core has its own copy of each mask a job ran with)."""
-        needed = {Path(str(getattr(r, "mask", None))) for r in waiting if getattr(r, "mask", None)}
-        for path in list(self._written):
-            if path in needed:
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                try:
-                    path.unlink()
-                except OSError as exc:
-                    log.warning("could not delete the painted mask %s: %s", path, exc)
-                    continue
-            self._written.discard(path)
-            if self._cached is not None and self._cached[2] == path:
-                self._cached = None
+        self._cached = (layer, layer.revision, kept)
+        return kept
 
     # -- loading a job back -------------------------------------------------------------------
 
