@@ -343,3 +343,43 @@ def test_bad_masks_are_said_before_a_model_loads(
     with pytest.raises(ImageError, match=words):
         fresh.generate(make(Path("no-such-model"), files, mask=str(bad)))
     assert fresh.loaded_model is None
+
+
+def test_sdxl_inpaints_through_its_own_pipeline(cpu, files, tmp_path: Path) -> None:
+    """SDXL (a tiny random one): its inpainting pipeline from the loaded one, pixels kept."""
+    from imagestudio.core.generation.engine import prepare_model_stack
+
+    prepare_model_stack()
+    from tests.modelfiles import build_random_family
+
+    model = build_random_family(tmp_path / "xl", "sdxl", "tiny")
+    engine = Engine(device=cpu, models_dir=tmp_path / "models", cache_dir=tmp_path / "cache")
+    result = engine.generate(make(model, files, steps=3, area="masked"))
+    assert type(engine._loaded.inpaint).__name__ == "StableDiffusionXLInpaintPipeline"
+    assert engine._loaded.inpaint.unet is engine.pipeline.unet  # the same weights
+    source, out = pixels(Image.open(files[0])), pixels(result.images[0])
+    outside = far_from(BOX, 12)
+    assert np.array_equal(out[outside], source[outside])
+
+
+def test_a_single_file_inpainting_checkpoint_loads_and_inpaints(cpu, files, tmp_path: Path) -> None:
+    """A 9-channel SD 1.x checkpoint in one .safetensors file (the original layout)."""
+    import torch
+
+    from imagestudio.core.generation.engine import prepare_model_stack
+
+    prepare_model_stack()
+    from tests.modelfiles import build_random_family, to_single_file
+
+    folder = build_random_family(tmp_path / "sd1", "sd1", "tiny")
+    inpainting = inpainting_model(folder, tmp_path / "sd1-inpainting")
+    file = to_single_file(
+        inpainting, tmp_path / "m" / "tiny-inpainting.safetensors", "sd1", torch.float32
+    )
+    engine = Engine(device=cpu, models_dir=tmp_path / "models", cache_dir=tmp_path / "cache")
+    result = engine.generate(make(file, files, steps=3))
+    assert engine.pipeline.unet.config.in_channels == 9
+    assert engine.loaded_model is not None and engine.loaded_model.layout == "single_file"
+    source, out = pixels(Image.open(files[0])), pixels(result.images[0])
+    outside = far_from(BOX, 12)
+    assert np.array_equal(out[outside], source[outside])
