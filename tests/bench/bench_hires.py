@@ -13,24 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.bench.timing import median_seconds
+
 UPSCALERS = ("latent", "lanczos", "realesr-animevideov3-x4", "realesrgan-x4plus")
-
-
-def median_seconds(run, repeats: int) -> float:
-    run()  # warm-up: loads
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
 
 
 def main() -> None:

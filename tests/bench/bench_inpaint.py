@@ -23,15 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-
-def median_seconds(run, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
+from tests.bench.timing import median_seconds
 
 
 def pictures(folder: Path, side: int, hole: int) -> tuple[Path, Path]:

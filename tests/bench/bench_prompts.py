@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.timing import median_seconds
 
 WORDS = (
     "masterpiece, best quality, a lighthouse on a rocky cliff at dusk, stormy sea, waves "
@@ -44,16 +43,6 @@ def weighted_prompt() -> str:
         WORDS,
     ]
     return " ".join(parts)
-
-
-def median_seconds(run, repeats: int) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
 
 
 def main() -> None:

@@ -53,6 +53,32 @@ def _node(kind: str, title: str, **inputs: Any) -> dict[str, Any]:
     return {"class_type": kind, "inputs": inputs, "_meta": {"title": title}}
 
 
+def _ksampler(
+    title: str,
+    settings: GraphSettings,
+    model: list[Any],
+    *,
+    steps: int,
+    latent: list[Any],
+    denoise: float,
+) -> dict[str, Any]:
+    """A KSampler on the two prompts (nodes "2" and "3") with the job's seed and sampler."""
+    return _node(
+        "KSampler",
+        title,
+        model=model,
+        seed=settings.seed,
+        steps=steps,
+        cfg=settings.cfg,
+        sampler_name=settings.sampler_name,
+        scheduler=settings.scheduler,
+        positive=["2", 0],
+        negative=["3", 0],
+        latent_image=latent,
+        denoise=denoise,
+    )
+
+
 def api_graph(settings: GraphSettings) -> dict[str, Any]:
     """The API graph (``{id: {"class_type", "inputs"}}``, links as ``[id, output]``)."""
     graph: dict[str, Any] = {
@@ -95,18 +121,12 @@ def api_graph(settings: GraphSettings) -> dict[str, Any]:
             height=settings.height,
             batch_size=1,
         )
-    graph["6"] = _node(
+    graph["6"] = _ksampler(
         "KSampler",
-        "KSampler",
-        model=model,
-        seed=settings.seed,
+        settings,
+        model,
         steps=settings.steps,
-        cfg=settings.cfg,
-        sampler_name=settings.sampler_name,
-        scheduler=settings.scheduler,
-        positive=["2", 0],
-        negative=["3", 0],
-        latent_image=["31", 0] if "31" in graph else ["5", 0],
+        latent=["31", 0] if "31" in graph else ["5", 0],
         denoise=settings.denoise if settings.init_image is not None else 1.0,
     )
     graph["7"] = _node("VAEDecode", "VAE Decode", samples=["6", 0], vae=["1", 2])
@@ -149,18 +169,12 @@ def _hires_pass(graph: dict[str, Any], settings: GraphSettings, model: list[Any]
             crop="disabled",
         )
         graph["20"] = _node("VAEEncode", "Encode", pixels=["23", 0], vae=["1", 2])
-    graph["24"] = _node(
-        "KSampler",
+    graph["24"] = _ksampler(
         "KSampler (hires)",
-        model=model,
-        seed=settings.seed,
+        settings,
+        model,
         steps=hires.steps,
-        cfg=settings.cfg,
-        sampler_name=settings.sampler_name,
-        scheduler=settings.scheduler,
-        positive=["2", 0],
-        negative=["3", 0],
-        latent_image=["20", 0],
+        latent=["20", 0],
         denoise=hires.denoise,
     )
     graph["25"] = _node("VAEDecode", "VAE Decode (hires)", samples=["24", 0], vae=["1", 2])
