@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from imagestudio.cli import history, info, jobs, models, paint, pictures
+from imagestudio.cli import backends, history, info, jobs, models, paint, pictures
 from imagestudio.cli.console import say
 from imagestudio.cli.parser import (
     EXIT_BAD_INPUT,
@@ -55,6 +55,7 @@ COMMAND_GROUPS = (
     models.add_commands,
     pictures.add_commands,
     info.add_commands,
+    backends.add_commands,
 )
 
 

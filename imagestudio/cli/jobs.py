@@ -145,6 +145,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="hires fix: latent, lanczos, or an upscaler's name or .safetensors file "
         "(default realesrgan-x4plus; see 'imagestudio models list')",
     )
+    backend_argument(gen)
     _output_argument(gen)
     gen.add_argument(
         "--previews",
@@ -265,6 +266,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     up.set_defaults(run=upscale)
 
 
+def backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        default="local",
+        metavar="NAME|local|auto",
+        help="where the job runs: local (this computer, the default), a ComfyUI server's name "
+        "(see 'imagestudio backends list'; --model, --lora and --hires-upscaler are then its "
+        "file names), or auto (an idle server that has the model, else here)",
+    )
+
+
 def _output_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
@@ -321,6 +333,7 @@ def generate(args: argparse.Namespace) -> int:
             if args.variation_strength is not None
             else (DEFAULT_VARIATION_STRENGTH if args.variation_seed is not None else 0.0)
         ),
+        backend=args.backend,
         **hires,
     )
     preview_dir = Path(args.previews).expanduser() if args.previews else None

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from imagestudio.cli.console import load_settings_with_warnings
-from imagestudio.cli.jobs import _output_argument, _run
+from imagestudio.cli.jobs import _output_argument, _run, backend_argument
 from imagestudio.cli.parser import command, number, whole_number
 from imagestudio.core.schedulers import scheduler_names
 
@@ -114,6 +114,7 @@ def _paint_options(parser: argparse.ArgumentParser, strength: float) -> None:
         metavar="NAME[:WEIGHT]",
         help="apply a LoRA; repeat for several",
     )
+    backend_argument(parser)
     _output_argument(parser)
 
 
@@ -137,6 +138,7 @@ def _request(args: argparse.Namespace, **fields: Any) -> int:
         area=args.area,
         padding=args.padding,
         fill=args.fill,
+        backend=args.backend,
         **fields,
     )
     return _run(request, args.output, settings)

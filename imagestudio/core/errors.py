@@ -31,6 +31,15 @@ class HistoryError(ImageStudioError):
     """The history database could not be opened or written."""
 
 
+class BackendError(ImageStudioError):
+    """A ComfyUI server could not be reached, refused the job, or failed it (a sentence that
+    names the server, and the field or node; never its token)."""
+
+
+class BackendModelError(BackendError, ModelError):
+    """A ComfyUI server lacks the checkpoint, LoRA or upscaler a job names."""
+
+
 class JobCancelled(Exception):
     """Raised from the step callback when the user cancels. An outcome, not an error.
 

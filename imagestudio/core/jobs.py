@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from imagestudio import __version__
+from imagestudio.core.backends.dispatch import run_generate_anywhere, run_inpaint_anywhere
 from imagestudio.core.callbacks import CancelCheck, JobContext, NoticeCallback, StepCallback
 from imagestudio.core.errors import (
     ImageError,
@@ -23,7 +24,6 @@ from imagestudio.core.errors import (
     JobCancelled,
     StorageError,
 )
-from imagestudio.core.generation.job import run_generation, run_inpaint
 from imagestudio.core.outcomes import JobOutcome, Product
 from imagestudio.core.outputs.history import HistoryStore, JobRecord
 from imagestudio.core.outputs.metadata import png_text_chunks
@@ -46,10 +46,11 @@ log = logging.getLogger(__name__)
 EngineFunction = Callable[[Any, Workspace, JobContext], Product]
 
 ENGINES: dict[JobKind, EngineFunction] = {
-    "generate": run_generation,
+    # here or on a ComfyUI server, as the request's `backend` says (core.backends)
+    "generate": run_generate_anywhere,
     "style": run_style,
     "upscale": run_upscale,
-    "inpaint": run_inpaint,
+    "inpaint": run_inpaint_anywhere,
 }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from imagestudio.core.backendnames import LOCAL, check_backend_choice
 from imagestudio.core.errors import InvalidRequest
 from imagestudio.core.vocabulary import (
     BUILTIN_MODEL,
@@ -227,6 +228,10 @@ class GenerationRequest(_RequestBase):
     hires_upscaler: str = HIRES_DEFAULT_UPSCALER
     hires_steps: int | None = None
     hires_denoise: float = HIRES_DEFAULT_DENOISE
+    # Where it runs: "local" (this computer), "auto" (an idle ComfyUI server that has the model,
+    # else this computer) or a ComfyUI server's name (core.backends); with a server, `model`,
+    # the LoRAs and the hires upscaler are file names as that server lists them.
+    backend: str = LOCAL
 
     def __post_init__(self) -> None:
         _check_text("prompt", self.prompt)
@@ -305,6 +310,7 @@ class GenerationRequest(_RequestBase):
                 "variation strength to 0."
             )
         self._check_hires()
+        object.__setattr__(self, "backend", check_backend_choice(self.backend))
 
     def _check_hires(self) -> None:
         if self.hires_scale is None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagestudio.core.errors import StorageError
+from imagestudio.core.backendnames import BackendEntry, check_backend_name, check_backend_url
+from imagestudio.core.errors import InvalidRequest, StorageError
 from imagestudio.core.outputs.storage import atomic_write_bytes
 from imagestudio.core.paths import AppPaths, app_paths, default_hf_cache
 from imagestudio.core.vocabulary import (
@@ -55,6 +56,9 @@ class Settings:
     model_prediction: dict[str, str] = field(default_factory=dict)
     scan_hf_cache: bool = True
     hf_cache_dir: str = ""
+    # ComfyUI servers jobs can run on: [{"name", "url"}] (their tokens are kept apart, in the
+    # OS keyring or a private file: core.backends.tokens)
+    backends: list[dict[str, str]] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
     # what the file held that this version cannot use, written back as it was (see to_dict),
@@ -75,6 +79,10 @@ class Settings:
         if not self.scan_hf_cache:
             return None
         return Path(self.hf_cache_dir).expanduser() if self.hf_cache_dir else default_hf_cache()
+
+    def backend_entries(self) -> tuple[BackendEntry, ...]:
+        """The ComfyUI servers, in the order the user added them."""
+        return tuple(BackendEntry(item["name"], item["url"]) for item in self.backends)
 
     def to_dict(self) -> dict[str, Any]:
         """What the file holds: every setting, and what the loaded file held that this version
@@ -109,7 +117,28 @@ _VALIDATORS = {
     ),
     "scan_hf_cache": lambda v: isinstance(v, bool),
     "hf_cache_dir": lambda v: isinstance(v, str),
+    "backends": lambda v: _valid_backends(v),
 }
+
+
+def _valid_backends(value: object) -> bool:
+    """A list of {"name", "url"} with valid, unique names and valid URLs (as entered)."""
+    if not isinstance(value, list):
+        return False
+    names = set()
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"name", "url"}:
+            return False
+        try:
+            name = check_backend_name(item["name"])
+            url = check_backend_url(item["url"])
+        except InvalidRequest:
+            return False
+        if name != item["name"] or url != item["url"] or name.lower() in names:
+            return False
+        names.add(name.lower())
+    return True
+
 
 # A settings file is a few hundred bytes; one larger than this is not settings.
 _MAX_FILE_BYTES = 4 * 2**20

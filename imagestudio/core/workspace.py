@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from imagestudio.core.backendnames import BackendEntry
 from imagestudio.core.paths import AppPaths, app_paths
 from imagestudio.core.settings import Settings
 from imagestudio.core.vocabulary import DeviceChoice, MemoryMode, PrecisionChoice, Prediction
@@ -41,6 +42,8 @@ class EngineConfig:
     style_vgg_weights: Path | None = None
     previews: bool = True
     wildcards_dir: Path | None = None
+    # the ComfyUI servers a job may run on (names and URLs; tokens are read when a job starts)
+    backends: tuple[BackendEntry, ...] = ()
 
     @classmethod
     def from_settings(
@@ -60,6 +63,7 @@ class EngineConfig:
             style_vgg_weights=Path(vgg).expanduser() if vgg else None,
             previews=settings.previews,
             wildcards_dir=paths.wildcards_dir,
+            backends=settings.backend_entries(),
         )
         return replace(config, **overrides) if overrides else config
 

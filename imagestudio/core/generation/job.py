@@ -8,6 +8,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from imagestudio import __version__
 from imagestudio.core.callbacks import JobContext
@@ -197,7 +198,12 @@ def run_inpaint(request: GenerationRequest, workspace: Workspace, context: JobCo
     (see `keep_mask`) and the pictures' settings name that copy."""
     if not isinstance(request, InpaintRequest):
         raise InvalidRequest("This job is not an inpaint job.")
-    product = run_generation(request, workspace, context)
+    return keep_inpaint_mask(request, run_generation(request, workspace, context))
+
+
+def keep_inpaint_mask(request: InpaintRequest, product: Product) -> Product:
+    """The product of an inpaint job (here or on a server) with its mask kept in the data
+    folder, the pictures' settings naming that copy."""
     if request.mask:
         folder = app_paths().masks_dir
         try:
@@ -260,9 +266,11 @@ def product_of(
     result: GenerationResult,
     hashes: dict[str, str] | None = None,
     files: dict[str, Path] | None = None,
+    graphs: list[dict[str, Any]] | None = None,
 ) -> Product:
     """The pictures of a result with their metadata; each image's settings re-make it alone,
-    here and in A1111 and ComfyUI."""
+    here and in A1111 and ComfyUI. `graphs`: each image's ComfyUI graph as a server ran it
+    (a remote job), written as the ``prompt`` chunk instead of one made from the result."""
     used = result.used_request()
     pictures = []
     for index, (image, seed) in enumerate(zip(result.images, result.seeds, strict=True)):
@@ -290,7 +298,11 @@ def product_of(
                 settings=own.to_dict() | templates | {"model_family": result.family},
                 name=own.prompt,
                 seed=seed,
-                chunks=comfyui_chunks(result, index, files),
+                chunks=(
+                    {"prompt": json.dumps(graphs[index], ensure_ascii=False)}
+                    if graphs is not None
+                    else comfyui_chunks(result, index, files)
+                ),
             )
         )
     seeds = ", ".join(str(seed) for seed in result.seeds)
