@@ -79,7 +79,7 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'name':<{width}}  {'url':<{url_width}}  token  state")
     for status in states:
         entry = status.entry
-        state = status.state
+        state: str = status.state
         if state == "busy":
             state = f"busy ({status.running} running, {status.waiting} waiting)"
         token = "yes" if token_kept(entry) else "no"

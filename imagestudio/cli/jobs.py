@@ -22,28 +22,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "Make images from a text prompt and save them as PNGs with their settings.",
     )
     gen.add_argument("prompt", help="what the image should show")
-    gen.add_argument("--negative", default="", metavar="TEXT", help="what to keep out of it")
-    gen.add_argument(
-        "--model",
-        default=None,
-        metavar="PATH_OR_NAME",
-        help="a diffusers model folder or a name in the models folder "
-        "(default: the setting default_model, normally the built-in 'starter')",
-    )
-    gen.add_argument(
-        "--steps",
-        type=whole_number,
-        default=20,
-        metavar="N",
-        help="denoising steps, 1-150 (default 20)",
-    )
-    gen.add_argument(
-        "--cfg",
-        type=number,
-        default=7.5,
-        metavar="F",
-        help="guidance (CFG) scale, 0-30 (default 7.5)",
-    )
+    model_options(gen)
+    gen.add_argument("--init", default=None, metavar="IMAGE", help="start from this image")
     gen.add_argument(
         "--size",
         default=None,
@@ -51,54 +31,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="image size in pixels, multiples of 8 (default: the model's own size)",
     )
     gen.add_argument(
-        "--seed",
-        type=whole_number,
-        default=None,
-        metavar="N",
-        help="seed for repeatable results (default: random; the seed used is saved)",
-    )
-    gen.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="NAME",
-        help=f"one of: {', '.join(scheduler_names())} (default: the model's own)",
-    )
-    gen.add_argument(
-        "--count",
-        type=whole_number,
-        default=1,
-        metavar="N",
-        help="number of images, 1-16; image i uses seed+i (default 1)",
-    )
-    gen.add_argument("--init", default=None, metavar="IMAGE", help="start from this image")
-    gen.add_argument(
-        "--lora",
-        action="append",
-        default=[],
-        metavar="NAME[:WEIGHT]",
-        help="apply a LoRA (a name in models/loras or a .safetensors path), weight -4..4 "
-        "(default 1); repeat for several",
-    )
-    gen.add_argument(
         "--strength",
         type=number,
         default=0.6,
         metavar="F",
         help="how much of the init image to repaint, above 0 up to 1 (default 0.6)",
-    )
-    gen.add_argument(
-        "--clip-skip",
-        type=whole_number,
-        default=1,
-        metavar="N",
-        help="read the text encoder N layers from its end, 1-12, as A1111 counts (default 1)",
-    )
-    gen.add_argument(
-        "--vae",
-        default=None,
-        metavar="NAME",
-        help="decode with this VAE (a name in models/vae or a .safetensors path) instead of "
-        "the model's own",
     )
     gen.add_argument(
         "--variation-seed",
@@ -145,7 +82,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="hires fix: latent, lanczos, or an upscaler's name or .safetensors file "
         "(default realesrgan-x4plus; see 'imagestudio models list')",
     )
-    backend_argument(gen)
     _output_argument(gen)
     gen.add_argument(
         "--previews",
@@ -266,6 +202,97 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     up.set_defaults(run=upscale)
 
 
+def model_options(parser: argparse.ArgumentParser, model_help: str | None = None) -> None:
+    """The options every diffusion job shares (generate, inpaint, outpaint): model, sampling,
+    LoRAs, clip skip, VAE and where the job runs."""
+    parser.add_argument("--negative", default="", metavar="TEXT", help="what to keep out of it")
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="PATH_OR_NAME",
+        help=model_help
+        or "a diffusers model folder or a name in the models folder "
+        "(default: the setting default_model, normally the built-in 'starter')",
+    )
+    parser.add_argument(
+        "--steps",
+        type=whole_number,
+        default=20,
+        metavar="N",
+        help="denoising steps, 1-150 (default 20)",
+    )
+    parser.add_argument(
+        "--cfg",
+        type=number,
+        default=7.5,
+        metavar="F",
+        help="guidance (CFG) scale, 0-30 (default 7.5)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=whole_number,
+        default=None,
+        metavar="N",
+        help="seed for repeatable results (default: random; the seed used is saved)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="NAME",
+        help=f"one of: {', '.join(scheduler_names())} (default: the model's own)",
+    )
+    parser.add_argument(
+        "--count",
+        type=whole_number,
+        default=1,
+        metavar="N",
+        help="number of images, 1-16; image i uses seed+i (default 1)",
+    )
+    parser.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="NAME[:WEIGHT]",
+        help="apply a LoRA (a name in models/loras or a .safetensors path), weight -4..4 "
+        "(default 1); repeat for several",
+    )
+    parser.add_argument(
+        "--clip-skip",
+        type=whole_number,
+        default=1,
+        metavar="N",
+        help="read the text encoder N layers from its end, 1-12, as A1111 counts (default 1)",
+    )
+    parser.add_argument(
+        "--vae",
+        default=None,
+        metavar="NAME",
+        help="decode with this VAE (a name in models/vae or a .safetensors path) instead of "
+        "the model's own",
+    )
+    backend_argument(parser)
+
+
+def model_values(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    """The request fields of the `model_options` (the prompt included)."""
+    from imagestudio.core.requests import parse_lora
+
+    return {
+        "prompt": args.prompt,
+        "negative_prompt": args.negative,
+        "model": args.model or settings.default_model,
+        "steps": args.steps,
+        "guidance": args.cfg,
+        "seed": args.seed,
+        "scheduler": args.scheduler,
+        "count": args.count,
+        "loras": tuple(parse_lora(text) for text in args.lora),
+        "clip_skip": args.clip_skip,
+        "vae": args.vae,
+        "backend": args.backend,
+    }
+
+
 def backend_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
@@ -290,7 +317,6 @@ def generate(args: argparse.Namespace) -> int:
     from imagestudio.core.requests import (
         DEFAULT_VARIATION_STRENGTH,
         GenerationRequest,
-        parse_lora,
         parse_size,
     )
 
@@ -312,28 +338,17 @@ def generate(args: argparse.Namespace) -> int:
     if args.hires_upscaler is not None:
         hires["hires_upscaler"] = args.hires_upscaler
     request = GenerationRequest(
-        prompt=args.prompt,
-        negative_prompt=args.negative,
-        model=args.model or settings.default_model,
+        **model_values(args, settings),
         width=width,
         height=height,
-        steps=args.steps,
-        guidance=args.cfg,
-        seed=args.seed,
-        scheduler=args.scheduler,
-        count=args.count,
         init_image=args.init,
         strength=args.strength,
-        loras=tuple(parse_lora(text) for text in args.lora),
-        clip_skip=args.clip_skip,
-        vae=args.vae,
         variation_seed=args.variation_seed,
         variation_strength=(
             args.variation_strength
             if args.variation_strength is not None
             else (DEFAULT_VARIATION_STRENGTH if args.variation_seed is not None else 0.0)
         ),
-        backend=args.backend,
         **hires,
     )
     preview_dir = Path(args.previews).expanduser() if args.previews else None

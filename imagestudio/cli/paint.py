@@ -7,9 +7,8 @@ import argparse
 from typing import Any
 
 from imagestudio.cli.console import load_settings_with_warnings
-from imagestudio.cli.jobs import _output_argument, _run, backend_argument
+from imagestudio.cli.jobs import _output_argument, _run, model_options, model_values
 from imagestudio.cli.parser import command, number, whole_number
-from imagestudio.core.schedulers import scheduler_names
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -81,64 +80,26 @@ def _paint_options(parser: argparse.ArgumentParser, strength: float) -> None:
         help="what the masked part starts from: the picture, the colour around it, or noise "
         "(default original)",
     )
-    parser.add_argument("--negative", default="", metavar="TEXT", help="what to keep out of it")
-    parser.add_argument(
-        "--model",
-        default=None,
-        metavar="PATH_OR_NAME",
-        help="a model folder, file or name (default: the setting default_model); an "
+    model_options(
+        parser,
+        model_help="a model folder, file or name (default: the setting default_model); an "
         "inpainting model works best",
     )
-    parser.add_argument(
-        "--steps", type=whole_number, default=20, metavar="N", help="steps, 1-150 (default 20)"
-    )
-    parser.add_argument(
-        "--cfg", type=number, default=7.5, metavar="F", help="guidance scale (default 7.5)"
-    )
-    parser.add_argument(
-        "--seed", type=whole_number, default=None, metavar="N", help="seed (default: random)"
-    )
-    parser.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="NAME",
-        help=f"one of: {', '.join(scheduler_names())} (default: the model's own)",
-    )
-    parser.add_argument(
-        "--count", type=whole_number, default=1, metavar="N", help="number of images (default 1)"
-    )
-    parser.add_argument(
-        "--lora",
-        action="append",
-        default=[],
-        metavar="NAME[:WEIGHT]",
-        help="apply a LoRA; repeat for several",
-    )
-    backend_argument(parser)
     _output_argument(parser)
 
 
 def _request(args: argparse.Namespace, **fields: Any) -> int:
-    from imagestudio.core.requests import InpaintRequest, parse_lora
+    from imagestudio.core.requests import InpaintRequest
 
     settings = load_settings_with_warnings()
     request = InpaintRequest(
-        prompt=args.prompt,
-        negative_prompt=args.negative,
-        model=args.model or settings.default_model,
-        steps=args.steps,
-        guidance=args.cfg,
-        seed=args.seed,
-        scheduler=args.scheduler,
-        count=args.count,
+        **model_values(args, settings),
         init_image=args.image,
         strength=args.strength,
-        loras=tuple(parse_lora(text) for text in args.lora),
         mask_blur=args.mask_blur,
         area=args.area,
         padding=args.padding,
         fill=args.fill,
-        backend=args.backend,
         **fields,
     )
     return _run(request, args.output, settings)
