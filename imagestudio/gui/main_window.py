@@ -8,6 +8,7 @@ the window finds it by the request's kind. Nothing here imports torch.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -65,7 +66,7 @@ from imagestudio.core.settings import Settings, load_settings, save_settings
 from imagestudio.core.upscale.loading import upscaler_files
 from imagestudio.core.vocabulary import JobKind
 from imagestudio.core.wildcards import wildcard_files
-from imagestudio.gui.dialogs.settings import SettingsDialog
+from imagestudio.gui.dialogs.settings import BACKENDS_PAGE, GENERAL_PAGE, SettingsDialog
 from imagestudio.gui.dialogs.upscale import UpscaleDialog
 from imagestudio.gui.images import image_path_from_mime, qimage_from_array
 from imagestudio.gui.menus import build_menus
@@ -145,6 +146,7 @@ class MainWindow(QMainWindow):
 
         self.canvas = Canvas()
         self.prompt = PromptPanel()
+        self.prompt.run_on.set_servers(self.settings.backend_entries())
         # mask mode on the canvas turns the Generate form into the inpainting form
         self.inpaint = InpaintForm(self.prompt, self.canvas)
         self.style_panel = StylePanel()
@@ -795,11 +797,23 @@ class MainWindow(QMainWindow):
     def open_models_folder(self) -> None:
         self._open_folder(self.settings.resolved_models_dir())
 
-    def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self)
+    def open_settings(self, page: int = GENERAL_PAGE) -> None:
+        dialog = SettingsDialog(self.settings, self, page)
+        self.settings_dialog = dialog  # tests reach it
+        # servers are saved as they change, whether the dialog ends with OK or Cancel
+        dialog.backends_page.servers_changed.connect(self._servers_changed)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         self.apply_settings(dialog.settings())
+
+    def open_backends(self) -> None:
+        self.open_settings(BACKENDS_PAGE)
+
+    def _servers_changed(self, entries: tuple) -> None:
+        backends = [entry.to_dict() for entry in entries]
+        self.settings = dataclasses.replace(self.settings, backends=backends)
+        self.settings_changed.emit(self.settings)
+        self.prompt.run_on.set_servers(entries)
 
     def apply_settings(self, settings: Settings) -> None:
         try:
@@ -809,6 +823,7 @@ class MainWindow(QMainWindow):
             return
         self.settings = settings
         self.settings_changed.emit(settings)
+        self.prompt.run_on.set_servers(settings.backend_entries())
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, settings)

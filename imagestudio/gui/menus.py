@@ -22,6 +22,7 @@ def build_menus(window: MainWindow) -> None:
     _action(file_menu, "Open outputs folder", window.open_outputs_folder)
     file_menu.addSeparator()
     _action(file_menu, "Settings…", window.open_settings, "Ctrl+,")
+    _action(file_menu, "Backends (ComfyUI servers)…", window.open_backends)
     file_menu.addSeparator()
     _action(file_menu, "Quit", window.close, QKeySequence.StandardKey.Quit)
 

@@ -1,6 +1,9 @@
-"""The settings dialog: folders, device, precision, memory, live previews and theme.
+"""The settings dialog: folders, device, precision, memory, live previews and theme; and the
+Backends page (this computer and ComfyUI servers).
 
 The dialog edits a copy: `settings()` returns a new `Settings`, and saving it is the caller's job.
+The Backends page is the exception: servers are saved as they are added or removed (their tokens
+must go to the keyring with them), and `settings()` carries the list as it is now.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QStyle,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +33,7 @@ from PySide6.QtWidgets import (
 from imagestudio.core.devices import DEVICE_CHOICES, PRECISION_CHOICES
 from imagestudio.core.generation.memory import MEMORY_MODES
 from imagestudio.core.settings import THEMES, Settings
+from imagestudio.gui.dialogs.backends import BackendsPage
 
 DEVICE_LABELS = {"auto": "Automatic", "cuda": "CUDA", "mps": "Apple MPS", "cpu": "CPU"}
 PRECISION_LABELS = {"auto": "Automatic", "fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}
@@ -112,11 +117,16 @@ def _combo(labels: dict[str, str], choices: tuple[str, ...], current: str) -> QC
     return combo
 
 
+GENERAL_PAGE, BACKENDS_PAGE = 0, 1
+
+
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, parent: QWidget | None = None, page: int = GENERAL_PAGE
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(600)
         self._original = settings
         defaults = Settings()
 
@@ -193,10 +203,20 @@ class SettingsDialog(QDialog):
         form.addRow("Live previews", self.previews_check)
         form.addRow("&Theme", self.theme_combo)
 
+        general = QWidget(self)
+        general_layout = QVBoxLayout(general)
+        general_layout.addLayout(form)
+        general_layout.addWidget(self._error_row)
+        general_layout.addStretch(1)
+        self.backends_page = BackendsPage(settings.backend_entries(), self)
+        self.pages = QTabWidget(self)
+        self.pages.addTab(general, "General")
+        self.pages.addTab(self.backends_page, "Backends")
+        self.pages.setTabToolTip(BACKENDS_PAGE, "This computer and the ComfyUI servers")
+        self.pages.setCurrentIndex(page)
+
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self._error_row)
-        layout.addStretch(1)
+        layout.addWidget(self.pages, 1)
         layout.addWidget(self.buttons)
 
     def _label(self, text: str, buddy: QWidget) -> QLabel:
@@ -217,6 +237,8 @@ class SettingsDialog(QDialog):
             scan_hf_cache=self.hf_cache_check.isChecked(),
             previews=self.previews_check.isChecked(),
             theme=self.theme_combo.currentData(),
+            # saved already by the page as they changed; the list as it is now
+            backends=[entry.to_dict() for entry in self.backends_page.entries],
             problems=[],
         )
 
@@ -231,6 +253,7 @@ class SettingsDialog(QDialog):
         ):
             problem = folder_problem(what, field.text())
             if problem is not None:
+                self.pages.setCurrentIndex(GENERAL_PAGE)
                 self._error.setText(problem)
                 self._error_row.show()
                 field.line_edit.setFocus()

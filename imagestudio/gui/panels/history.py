@@ -97,6 +97,12 @@ def title_line(record: JobRecord) -> str:
     return f"{STAR} {prompt}" if record.favourite else prompt
 
 
+def ran_on(record: JobRecord) -> str:
+    """The ComfyUI server a job ran on ("" for this computer): its request names it."""
+    backend = record.request.get("backend") if isinstance(record.request, dict) else None
+    return backend if isinstance(backend, str) and backend not in ("", "local", "auto") else ""
+
+
 def detail_line(record: JobRecord, now: float | None = None) -> str:
     """The lines under the prompt: the settings that matter most, or how the job ended, and
     when."""
@@ -115,9 +121,14 @@ def detail_line(record: JobRecord, now: float | None = None) -> str:
         if record.guidance is not None:
             settings.append(f"CFG {record.guidance:g}")
         lines = [_DOT.join([*settings, age])]
-        if record.seed is not None:
-            lines.append(f"seed {record.seed}")
+        second = [f"seed {record.seed}"] if record.seed is not None else []
+        if ran_on(record):
+            second.append(f"on {ran_on(record)}")
+        if second:
+            lines.append(_DOT.join(second))
         return "\n".join(lines)
+    if ran_on(record):
+        parts.append(f"on {ran_on(record)}")
     return _DOT.join([*parts, age])
 
 
@@ -130,6 +141,8 @@ def _tooltip(record: JobRecord) -> str:
     parts = [paragraph(record.prompt or "(no prompt)")]
     if record.negative_prompt:
         parts.append(paragraph(f"Negative: {record.negative_prompt}"))
+    if ran_on(record):
+        parts.append(paragraph(f"Ran on the ComfyUI server {ran_on(record)}"))
     if record.status == "failed" and record.message:
         parts.append(paragraph(f"Failed: {record.message}"))
     return "".join(parts)

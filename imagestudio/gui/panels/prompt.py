@@ -59,6 +59,7 @@ from imagestudio.gui.widgets.prompt_edit import (
     is_generate_key,
     key_text,
 )
+from imagestudio.gui.widgets.run_on import RunOnRow
 from imagestudio.gui.widgets.seed_field import SeedField
 
 if TYPE_CHECKING:
@@ -220,6 +221,8 @@ class PromptPanel(QWidget):
 
         self.hires_group = HiresGroup(self)
         self.lora_list = LoraList(self)
+        # where the job runs; a server's choice makes the picker and LoRA rows list its files
+        self.run_on = RunOnRow(self.model_combo, self.lora_list, self)
         self.advanced_group = AdvancedGroup(self)
         self.img2img_group = InitImageGroup(self)
         # the group's parts, as the panel's own (tests and the tab order reach them here)
@@ -265,6 +268,7 @@ class PromptPanel(QWidget):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        form.addRow("R&un on", self.run_on)
         form.addRow("Mode&l", self.model_combo)
         form.addRow("Si&ze", self.size_combo)
         dims = QHBoxLayout()
@@ -321,6 +325,7 @@ class PromptPanel(QWidget):
         chain = [
             self.prompt_edit,
             self.negative_edit,
+            self.run_on.combo,
             self.model_combo,
             self.size_combo,
             self.width_spin,
@@ -383,8 +388,9 @@ class PromptPanel(QWidget):
     # -- models ---------------------------------------------------------------------------------
 
     def set_models(self, models: list[tuple[str, str]], current: str | None = None) -> None:
-        """Fill the model picker with (display, value) pairs (see `ModelPicker.set_models`)."""
-        self.model_combo.set_models(models, current)
+        """The library's models as (display, value) pairs (see `ModelPicker.set_models`): in
+        the picker unless a server is chosen to run on (which lists its own)."""
+        self.run_on.set_local_models(models, current)
 
     def _model_value(self) -> str:
         return self.model_combo.value()
@@ -559,6 +565,7 @@ class PromptPanel(QWidget):
             "count": self.count_spin.value(),
             "loras": self.lora_list.loras(),
             **self.advanced_group.values(),
+            "backend": self.run_on.value(),
         }
 
     def load_request(self, request: GenerationRequest) -> None:
@@ -627,6 +634,8 @@ class PromptPanel(QWidget):
         `trusted` values come from a request (every key there, each valid): a model not in the
         list is added, and an init image is shown even when its file has gone.
         """
+        if "backend" in values:  # first: a server's choice changes what the model list holds
+            self.run_on.select(values["backend"])
         for key, edit in (("prompt", self.prompt_edit), ("negative_prompt", self.negative_edit)):
             if isinstance(values.get(key), str):
                 edit.setPlainText(values[key])
@@ -688,8 +697,8 @@ class PromptPanel(QWidget):
         self._on_size_changed()
 
     def set_loras_available(self, names: list[str]) -> None:
-        """The LoRAs in the library, for the LoRA rows."""
-        self.lora_list.set_available(names)
+        """The LoRAs in the library, for the LoRA rows (a server chosen lists its own)."""
+        self.run_on.set_local_loras(names)
 
     def set_prompt_words(self, words: list[str]) -> None:
         """Words both prompt boxes complete as they are typed (embeddings, wildcards)."""
@@ -736,6 +745,7 @@ class PromptPanel(QWidget):
             "loras": [list(item) for item in self.lora_list.loras()],
             **self.advanced_group.state(),
             **self.hires_group.state(),
+            "backend": self.run_on.value(),
             "size": self.size_combo.currentData(),
             "img2img": self.img2img_group.isChecked(),
             "hires": self.hires_group.isChecked(),

@@ -26,10 +26,18 @@ class ModelPicker(QComboBox):
         self._models: list[tuple[str, str]] = []
         self._extra_models: list[tuple[str, str]] = []
         self._chosen = ""
+        self._folders_allowed = True
         self.currentIndexChanged.connect(self._remember)
         self.currentIndexChanged.connect(self.model_changed)
         self.activated.connect(self._on_activated)
         self._rebuild("")
+
+    def set_folders_allowed(self, allowed: bool) -> None:
+        """Whether "Other folder…" (and the folders picked with it) are listed: not for a
+        ComfyUI server, whose models are its own files."""
+        if allowed != self._folders_allowed:
+            self._folders_allowed = allowed
+            self._rebuild(self.value())
 
     def value(self) -> str:
         """The chosen model's name or folder ("" when there is none)."""
@@ -101,19 +109,25 @@ class ModelPicker(QComboBox):
         self.blockSignals(True)
         try:
             self.clear()
-            for display, value in [*self._models, *self._extra_models]:
+            extras = [
+                (display, value)
+                for display, value in self._extra_models
+                if self._folders_allowed or not Path(value).is_dir()
+            ]
+            for display, value in [*self._models, *extras]:
                 self.addItem(display, value)
                 self.setItemData(self.count() - 1, value, Qt.ItemDataRole.ToolTipRole)
-            if self.count():
-                self.insertSeparator(self.count())
-            self.addItem(OTHER_FOLDER_TEXT)
-            other = self.count() - 1
-            self.setItemData(other, True, _OTHER_ROLE)
-            self.setItemData(
-                other, "Use a diffusers model folder from disk", Qt.ItemDataRole.ToolTipRole
-            )
+            if self._folders_allowed:
+                if self.count():
+                    self.insertSeparator(self.count())
+                self.addItem(OTHER_FOLDER_TEXT)
+                other = self.count() - 1
+                self.setItemData(other, True, _OTHER_ROLE)
+                self.setItemData(
+                    other, "Use a diffusers model folder from disk", Qt.ItemDataRole.ToolTipRole
+                )
             index = self.index_of(select) if select else -1
-            if index < 0 and (self._models or self._extra_models):
+            if index < 0 and (self._models or extras):
                 index = 0
             self.setCurrentIndex(index)
         finally:
