@@ -64,7 +64,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=number,
         default=None,
         metavar="F",
-        help="hires fix: how much of the enlarged picture to repaint, above 0 up to 1 "
+        help="hires fix: how much of the enlarged picture to repaint, 0 (enlarge only) to 1 "
         "(default 0.45)",
     )
     gen.add_argument(

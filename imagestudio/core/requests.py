@@ -222,8 +222,8 @@ class GenerationRequest(_RequestBase):
     vae: str | None = None
     # Hires fix (text-to-image only): make the picture at `width`x`height`, enlarge it by
     # `hires_scale` with `hires_upscaler` (an upscaler's name or file, "latent" or "lanczos"),
-    # then repaint it at `hires_denoise` with `hires_steps` steps (None: as many as `steps`).
-    # None as the scale: no second pass.
+    # then repaint it at `hires_denoise` with `hires_steps` steps (None: as many as `steps`);
+    # denoise 0 enlarges only (no second pass). None as the scale: no hires fix.
     hires_scale: float | None = None
     hires_upscaler: str = HIRES_DEFAULT_UPSCALER
     hires_steps: int | None = None
@@ -338,12 +338,18 @@ class GenerationRequest(_RequestBase):
                 f"Hires steps must be a whole number from 1 to {MAX_STEPS}; "
                 f"{self.hires_steps!r} was given."
             )
-        if not is_finite_number(self.hires_denoise) or not 0 < self.hires_denoise <= 1:
+        if not is_finite_number(self.hires_denoise) or not 0 <= self.hires_denoise <= 1:
             raise InvalidRequest(
-                "The hires fix denoising strength must be above 0 and at most 1; "
+                "The hires fix denoising strength must be from 0 (enlarge only) to 1; "
                 f"{self.hires_denoise!r} was given."
             )
-        if int(self.second_pass_steps * self.hires_denoise) < 1:
+        if self.hires_denoise == 0:
+            if self.hires_upscaler.lower() == "latent":
+                raise InvalidRequest(
+                    "Latent upscaling needs a second pass: raise the hires fix denoising "
+                    "strength above 0, or choose an upscaler to enlarge only."
+                )
+        elif int(self.second_pass_steps * self.hires_denoise) < 1:
             raise InvalidRequest(
                 f"With {self.second_pass_steps} hires steps and denoising strength "
                 f"{self.hires_denoise:g} the second pass would run no step; raise either."

@@ -51,7 +51,7 @@ def test_hires_options_make_the_bigger_picture(capsys, tiny_model: Path, tmp_pat
         (["--hires-denoise", "0.3"], "--hires-denoise belongs to hires fix: give --hires-scale"),
         (["--hires-upscaler", "latent"], "--hires-upscaler belongs to hires fix"),
         (["--hires-scale", "8"], "from 1.25 to 4"),
-        (["--hires-scale", "2", "--hires-denoise", "2"], "above 0 and at most 1"),
+        (["--hires-scale", "2", "--hires-denoise", "2"], "from 0 (enlarge only) to 1"),
         (["--hires-scale", "2", "--hires-steps", "0"], "Hires steps must be"),
         (["--hires-scale", "2", "--hires-upscaler", "nope"], "No upscaler named 'nope'"),
         (["--hires-scale", "2", "--init", "start.png"], "Hires fix enlarges a text-to-image"),

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
@@ -644,12 +645,17 @@ class Engine:
                     on_notice,
                     is_cancelled,
                 )
-                img2img = self._img2img_pipe(loaded)
-                img2img.scheduler = scheduler
-                # fresh generators: the second pass's noise follows from the seeds alone
-                common["generator"] = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-                common["num_inference_steps"] = request.second_pass_steps
-                output = img2img(image=start, strength=request.hires_denoise, **common)
+                if request.hires_denoise == 0:
+                    # enlarge only: the upscaler's pictures are the result (a model that
+                    # cannot work at the bigger size, like the starter, stays crisp)
+                    output = SimpleNamespace(images=start)
+                else:
+                    img2img = self._img2img_pipe(loaded)
+                    img2img.scheduler = scheduler
+                    # fresh generators: the second pass's noise follows from the seeds alone
+                    common["generator"] = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+                    common["num_inference_steps"] = request.second_pass_steps
+                    output = img2img(image=start, strength=request.hires_denoise, **common)
         images = list(output.images)
         if layout is not None:
             images = [layout.composite(image) for image in images]

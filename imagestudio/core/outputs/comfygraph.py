@@ -168,6 +168,8 @@ def _hires_pass(graph: dict[str, Any], settings: GraphSettings, model: list[Any]
             height=hires.height,
             crop="disabled",
         )
+        if hires.denoise == 0:
+            return ["23", 0]  # enlarge only: no second pass
         graph["20"] = _node("VAEEncode", "Encode", pixels=["23", 0], vae=["1", 2])
     graph["24"] = _ksampler(
         "KSampler (hires)",

@@ -32,7 +32,6 @@ from imagestudio.core.errors import InvalidRequest
 from imagestudio.core.generation.sizes import size_presets, size_warning
 from imagestudio.core.loratags import split_lora_tags
 from imagestudio.core.requests import (
-    HIRES_DEFAULT_DENOISE,
     HIRES_DEFAULT_UPSCALER,
     MAX_COUNT,
     MAX_GUIDANCE,
@@ -83,6 +82,9 @@ SIZE_CUSTOM = "custom"
 SIZE_STARTER_HIRES = "starter-hires"
 STARTER_SIDE = 64
 STARTER_HIRES_SCALE = 4.0
+# Enlarge only: a second pass at 256 px, even at strength 0.1, turns the starter's one shape
+# into a grid of small ones (it only knows 64 px); Real-ESRGAN alone keeps it crisp.
+STARTER_HIRES_DENOISE = 0.0
 
 
 def _size_key(width: int, height: int) -> str:
@@ -415,8 +417,9 @@ class PromptPanel(QWidget):
                     f"{final} × {final} ({STARTER_SIDE} px + hires fix ×{STARTER_HIRES_SCALE:g})",
                     SIZE_STARTER_HIRES,
                     f"Draw at the starter model's own {STARTER_SIDE} × {STARTER_SIDE}, then "
-                    f"enlarge it ×{STARTER_HIRES_SCALE:g} with the built-in Real-ESRGAN and "
-                    f"repaint the details: a crisp {final} × {final} picture. Turns hires fix on.",
+                    f"enlarge it ×{STARTER_HIRES_SCALE:g} with the built-in Real-ESRGAN: a crisp "
+                    f"{final} × {final} picture. Turns hires fix on, enlarging only (the starter "
+                    "model draws nonsense when asked to repaint at 256 px).",
                 )
             )
         sizes += [(f"{w} × {h}", _size_key(w, h), tip) for w, h, tip in presets]
@@ -454,7 +457,7 @@ class PromptPanel(QWidget):
             # hires fix already on at this scale keeps the artist's other hires settings
             if not self._starter_hires_on():
                 self.hires_group.use(
-                    STARTER_HIRES_SCALE, HIRES_DEFAULT_UPSCALER, HIRES_DEFAULT_DENOISE
+                    STARTER_HIRES_SCALE, HIRES_DEFAULT_UPSCALER, STARTER_HIRES_DENOISE
                 )
         elif isinstance(key, str) and "x" in key and key not in (SIZE_DEFAULT, SIZE_CUSTOM):
             width, height = (int(part) for part in key.split("x"))

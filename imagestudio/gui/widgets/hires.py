@@ -27,7 +27,7 @@ from imagestudio.core.upscalernames import LANCZOS, LATENT
 from imagestudio.gui.widgets.forms import named, number_box, spin_box
 from imagestudio.gui.widgets.upscalers import upscaler_choice, upscaler_choices
 
-MIN_DENOISE = 0.05
+MIN_DENOISE = 0.0  # 0: enlarge only, no second pass
 SAME_STEPS = 0  # the steps box's "Same as steps"
 
 GROUP_TIP = (
@@ -108,11 +108,13 @@ class HiresGroup(QGroupBox):
             "hires_denoise_spin",
             "Hires denoise",
             "How much the second pass repaints the enlarged picture: low keeps it as it is, "
-            "high invents new detail (and can change the picture). 0.3-0.6 is usual.",
+            "high invents new detail (and can change the picture). 0.3-0.6 is usual; 0 "
+            "enlarges only (for a model that cannot draw at the bigger size).",
             (MIN_DENOISE, 1.0),
             HIRES_DEFAULT_DENOISE,
             step=0.05,
         )
+        self.denoise_spin.setSpecialValueText("0 (enlarge only)")
         self.start_image_note = named(
             QLabel(START_IMAGE_NOTE, self), "hires_start_image_note", "Why hires fix is off"
         )

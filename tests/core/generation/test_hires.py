@@ -121,8 +121,9 @@ def test_an_unknown_upscaler_is_said_before_a_model_loads(cpu, tmp_path: Path) -
         ({"hires_scale": 4.5}, "from 1.25 to 4"),
         ({"hires_scale": float("nan")}, "from 1.25 to 4"),
         ({"hires_scale": True}, "from 1.25 to 4"),
-        ({"hires_denoise": 0}, "above 0 and at most 1"),
-        ({"hires_denoise": 1.5}, "above 0 and at most 1"),
+        ({"hires_denoise": -0.1}, "from 0 \\(enlarge only\\) to 1"),
+        ({"hires_denoise": 1.5}, "from 0 \\(enlarge only\\) to 1"),
+        ({"hires_denoise": 0, "hires_upscaler": "latent"}, "Latent upscaling needs a second"),
         ({"hires_steps": 0}, "Hires steps must be a whole number"),
         ({"hires_steps": 2.5}, "Hires steps must be a whole number"),
         ({"hires_upscaler": "  "}, "No hires fix upscaler"),
@@ -226,3 +227,19 @@ def test_a1111_hires_keys_become_ours(line: str, expected: dict) -> None:
         # and a request takes them as they are
         GenerationRequest(**({"prompt": "a castle"} | hires))
         assert "strength" not in values  # the second pass's, not an img2img job's
+
+
+def test_denoise_zero_enlarges_only(engine: Engine, tiny_model: Path, tmp_path: Path) -> None:
+    """The upscaler's picture is the result: no second pass (the starter model, made for 64 px,
+    draws nonsense at 256 px even at a low strength)."""
+    steps: list[tuple[int, int]] = []
+    request = make(tiny_model, hires_upscaler="lanczos", hires_denoise=0)
+    result = engine.generate(request, on_step=lambda i, n, p: steps.append((i, n)))
+    plain = engine.generate(request.replace(hires_scale=None))
+    enlarged = plain.images[0].resize((128, 128), Image.Resampling.LANCZOS)
+    assert np.array_equal(pixels(result.images[0]), pixels(enlarged))
+    assert steps[-1] == (6, 6)  # the first pass's steps only
+    outcome = run_job(request, workspace(engine, None, tmp_path))
+    graph = json.loads(Image.open(outcome.files[0]).text["prompt"])
+    samplers = [node for node in graph.values() if node["class_type"] == "KSampler"]
+    assert len(samplers) == 1  # and ComfyUI's graph has no second pass either

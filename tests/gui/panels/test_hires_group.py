@@ -307,11 +307,13 @@ def test_the_starter_offers_64_px_with_hires_fix_x4(starter: PromptPanel) -> Non
     assert not panel.width_spin.isEnabled()
     assert group.isChecked() and group.scale_spin.value() == 4
     assert group.upscaler_combo.currentData() == "realesrgan-x4plus"
-    assert group.denoise_spin.value() == 0.45 and group.result_label.text() == "→ 256 × 256"
+    # enlarge only: the starter repaints a 256-px picture into a grid of small shapes
+    assert group.denoise_spin.value() == 0 and group.result_label.text() == "→ 256 × 256"
+    assert group.denoise_spin.text() == "0 (enlarge only)"
     request = panel.build_request()
     assert (request.model, request.width, request.height) == ("starter", 64, 64)
     assert (request.hires_scale, request.hires_upscaler) == (4.0, "realesrgan-x4plus")
-    assert request.hires_denoise == 0.45
+    assert request.hires_denoise == 0
     # other models have no such preset
     panel.model_combo.select("tiny", add=False)
     assert SIZE_STARTER_HIRES not in size_keys(panel)
