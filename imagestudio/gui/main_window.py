@@ -1,4 +1,4 @@
-"""The main window: composes the panels, owns the job queue and the worker thread.
+"""The main window: composes the panels, owns the job queue and the workers (gui.farm).
 
 Data flows one way: a form panel builds a request (any kind in `core.requests`), the window queues
 it and hands it to the worker, the worker's signals come back with previews (QImage) and one
@@ -15,12 +15,11 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer, QUrl, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QDesktopServices,
@@ -68,6 +67,7 @@ from imagestudio.core.vocabulary import JobKind
 from imagestudio.core.wildcards import wildcard_files
 from imagestudio.gui.dialogs.settings import BACKENDS_PAGE, GENERAL_PAGE, SettingsDialog
 from imagestudio.gui.dialogs.upscale import UpscaleDialog
+from imagestudio.gui.farm import JobFarm, QueuedJob
 from imagestudio.gui.images import image_path_from_mime, qimage_from_array
 from imagestudio.gui.menus import build_menus
 from imagestudio.gui.panels.canvas import DEFAULT_PLACEHOLDER, Canvas
@@ -107,19 +107,9 @@ def _form_key(kind: JobKind) -> str:
     return "form" if kind == "generate" else f"{kind}_form"
 
 
-@dataclass
-class QueuedJob:
-    id: int
-    request: Request
-
-    def describe(self) -> str:
-        return self.request.describe()
-
-
 class MainWindow(QMainWindow):
     """ImageStudio's main window."""
 
-    start_job = Signal(int, object)  # to the worker (queued across threads)
     keep_job = Signal(int, object)  # a cancelled job's picture so far, to save (worker.keep)
     settings_changed = Signal(object)
     job_done = Signal(int, str)  # job id, "done" | "cancelled" | "failed" (for tests and probes)
@@ -131,7 +121,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or load_settings()
         self._ids = itertools.count(1)
         self._queue: list[QueuedJob] = []
-        self._running: QueuedJob | None = None
+        self._running: QueuedJob | None = None  # the job on show: the latest started
         self._job_started_at = 0.0
         self._first_step_at: float | None = None
         self._closing = False
@@ -160,10 +150,10 @@ class MainWindow(QMainWindow):
             "style": (STYLE_TAB, self.style_panel),
             "inpaint": (GENERATE_TAB, self.inpaint),
         }
+        self._start_worker()
         self._build_layout()
         build_menus(self)
         self._build_status_bar()
-        self._start_worker()
         self._connect()
         self.refresh_models(initial=True)
         self.prompt.set_suggestions(self._suggestions())
@@ -247,25 +237,31 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
 
     def _start_worker(self) -> None:
-        self.worker_thread = QThread(self)
-        self.worker_thread.setObjectName("imagestudio-worker")
-        self.worker = JobWorker(self.settings)
-        self.worker.moveToThread(self.worker_thread)
-        self.worker_thread.start()
+        """A worker for this computer, and one per ComfyUI server in the settings."""
+        self.farm = JobFarm(
+            self.settings,
+            self._wire_worker,
+            lambda name: self.prompt.run_on.server_models.get(name, ((), ()))[0] or None,
+            parent=self,
+        )
+        self.worker = self.farm.local.worker  # this computer's (style partials are kept here)
+        self.worker_thread = self.farm.local.thread
+        self.farm.checkpoints_arrived.connect(lambda _name: self._dispatch())
+
+    def _wire_worker(self, worker: JobWorker) -> None:
+        worker.job_started.connect(self._on_job_started)
+        worker.status.connect(self._on_status)
+        worker.step_done.connect(self._on_step)
+        worker.job_finished.connect(self._on_finished)
+        worker.job_cancelled.connect(self._on_cancelled)
+        worker.partial_kept.connect(self._on_partial_kept)
+        worker.job_failed.connect(self._on_failed)
+        worker.device_changed.connect(self._on_device)
 
     def _connect(self) -> None:
-        self.start_job.connect(self.worker.run)
-        self.settings_changed.connect(self.worker.apply_settings)
-        self.worker.job_started.connect(self._on_job_started)
-        self.worker.status.connect(self._on_status)
-        self.worker.step_done.connect(self._on_step)
-        self.worker.job_finished.connect(self._on_finished)
-        self.worker.job_cancelled.connect(self._on_cancelled)
-        self.worker.partial_kept.connect(self._on_partial_kept)
+        self.settings_changed.connect(self.farm.set_settings)
         self.keep_job.connect(self.worker.keep)
         self.canvas.keep_action.triggered.connect(self.keep_partial)
-        self.worker.job_failed.connect(self._on_failed)
-        self.worker.device_changed.connect(self._on_device)
         self.prompt.generate_requested.connect(self.generate)
         self.inpaint.outpaint_requested.connect(self.outpaint)
         self.canvas.mask_editor.mode_changed.connect(
@@ -373,15 +369,28 @@ class MainWindow(QMainWindow):
         return list(self._queue)
 
     def running_job(self) -> QueuedJob | None:
+        """The job on show (the latest started, when several run on several backends)."""
         return self._running
+
+    def running_jobs(self) -> list[tuple[str, QueuedJob]]:
+        """(backend, job) for every job that runs now, the first started first."""
+        return [(station.backend, job) for station, job in self.farm.running()]
 
     def cancel_current(self) -> None:
         if self._running is not None:
-            self.worker.cancel()
+            self.farm.cancel(self._running.id)
             self.canvas.set_status("Cancelling…")
             self.running_row.set_cancelling()
 
     def remove_queued(self, job_id: int) -> None:
+        """Take a waiting job out of the queue; a running one (listed when several run) is
+        cancelled."""
+        if self._is_current(job_id):
+            self.cancel_current()
+            return
+        if self.farm.cancel(job_id):
+            self.queue_list.update_job(job_id, "cancelling…")
+            return
         self._queue = [job for job in self._queue if job.id != job_id]
         self._update_queue_view()
 
@@ -391,18 +400,30 @@ class MainWindow(QMainWindow):
             self.remove_queued(job_id)
 
     def _dispatch(self) -> None:
-        if self._running is not None or not self._queue or self._closing:
+        """Each idle worker takes the first waiting job it can run (gui.farm); the latest
+        started is the one on show."""
+        if not self._queue or self._closing:
             return
-        self._running = self._queue.pop(0)
-        self.worker.cancel_event.clear()
-        self._job_started_at = time.perf_counter()
-        self._first_step_at = None
-        self.canvas.set_status("Starting…")
-        self.running_row.show_job(self._running.describe())
-        self.canvas.set_expected_size(self._expected_size(self._running.request))
-        self.start_job.emit(self._running.id, self._running.request)
-        # the job left the waiting list: the list, the count and every Cancel say so now
-        self._update_queue_view()
+        started = self.farm.assign(self._queue)
+        for station, job in started:
+            self._queue.remove(job)
+            self._running = job
+            station.start(job)
+            self._job_started_at = station.started_at
+            self._first_step_at = None
+            self.canvas.set_status("Starting…")
+            self.running_row.show_job(self._describe_running(job))
+            self.canvas.set_expected_size(self._expected_size(job.request))
+        if started:
+            # the job left the waiting list: the list, the count and every Cancel say so now
+            self._update_queue_view()
+
+    def _describe_running(self, job: QueuedJob) -> str:
+        """A running job's line; where it runs is said when there are servers to choose from."""
+        station = self.farm.station_of(job.id)
+        if station is None or not self.farm.servers():
+            return job.describe()
+        return f"on {station.label()}: {job.describe()}"
 
     def _expected_size(self, request: Request) -> tuple[int, int] | None:
         """The size of the picture a job will make, when the window can know it."""
@@ -417,8 +438,11 @@ class MainWindow(QMainWindow):
         return (native, native) if native else None
 
     def _update_queue_view(self) -> None:
-        self.queue_list.set_jobs([(job.id, job.describe()) for job in self._queue])
-        visible = bool(self._queue)
+        # jobs running beside the one on show (on other backends) head the list
+        others = [job for _, job in self.farm.running() if not self._is_current(job.id)]
+        rows = [(job.id, f"Running {self._describe_running(job)}") for job in others]
+        self.queue_list.set_jobs(rows + [(job.id, job.describe()) for job in self._queue])
+        visible = bool(rows or self._queue)
         self.queue_list.setVisible(visible)
         self.queue_label.setVisible(visible)
         for _, form in self.forms.values():
@@ -440,6 +464,7 @@ class MainWindow(QMainWindow):
 
     def _on_step(self, job_id: int, step: int, total: int, preview: QImage) -> None:
         if not self._is_current(job_id):
+            self.queue_list.update_job(job_id, f"{step}/{total}")
             return
         now = time.perf_counter()
         if self._first_step_at is None or step <= 1:
@@ -454,9 +479,17 @@ class MainWindow(QMainWindow):
 
     def _job_ended(self, job_id: int, status: str) -> None:
         self._show_history_recovery()
-        self._running = None
-        self.running_row.clear()
-        self.canvas.clear_progress()
+        self.farm.release(job_id, status)
+        if self._is_current(job_id):
+            # the job still running that started last (on another backend) goes on show
+            running = self.farm.running()
+            self._running = running[-1][1] if running else None
+            self.running_row.clear()
+            self.canvas.clear_progress()
+            if running:
+                self.running_row.show_job(self._describe_running(running[-1][1]))
+                self._job_started_at = running[-1][0].started_at
+                self._first_step_at = None
         self._update_queue_view()
         self.job_done.emit(job_id, status)
         self._dispatch()
@@ -501,7 +534,8 @@ class MainWindow(QMainWindow):
                 "Cancelled; nothing was written. Keep this picture saves it as it is.", 15000
             )
         else:
-            self.canvas.drop_preview()
+            if self._is_current(job_id):
+                self.canvas.drop_preview()
             self.statusBar().showMessage("Cancelled; no image was written.", 8000)
         self.history.refresh()
         self._job_ended(job_id, "cancelled")
@@ -527,7 +561,8 @@ class MainWindow(QMainWindow):
         )
 
     def _on_failed(self, job_id: int, message: str) -> None:
-        self.canvas.drop_preview()
+        if self._is_current(job_id):
+            self.canvas.drop_preview()
         self.canvas.show_error(message)
         self.history.refresh()
         self._job_ended(job_id, "failed")
@@ -911,9 +946,8 @@ class MainWindow(QMainWindow):
             self._closing = True
             self._queue.clear()
             self.save_state()
-            self.worker.cancel()
-            self.worker_thread.quit()  # runs once the job in flight returns
-        if self._running is not None and not self.worker_thread.isFinished():
+            self.farm.stop_all()  # each thread ends once its job in flight returns
+        if self._running is not None and not self.farm.all_finished():
             self.statusBar().showMessage("Closing…")
             self.canvas.set_status("Closing…")
             super().closeEvent(event)
@@ -922,13 +956,11 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def finish_closing(self, wait_ms: int) -> bool:
-        """After the window closed: wait up to `wait_ms` for the worker to stop, release what
-        it holds, close the history. False when the job still runs (the app may end without
+        """After the window closed: wait up to `wait_ms` for the workers to stop, release what
+        they hold, close the history. False when a job still runs (the app may end without
         it: files are written atomically and the history survives a kill)."""
-        stopped = self.worker_thread.wait(max(0, wait_ms))
-        if stopped:
-            self.worker.shutdown()
-        else:
+        stopped = self.farm.wait(wait_ms)
+        if not stopped:
             log.warning("the job did not stop within %d ms of closing; ending without it", wait_ms)
         self.history_store.close()
         return stopped

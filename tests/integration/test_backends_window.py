@@ -87,7 +87,8 @@ def test_a_job_on_the_server_from_the_generate_form(qtbot, comfy_server: Running
     request = window.prompt.build_request()
     assert request.backend == NAME and request.model == comfy_server.checkpoint
     steps: list[tuple[int, int]] = []
-    window.worker.step_done.connect(lambda job, step, total, image: steps.append((step, total)))
+    server_worker = window.farm.stations[NAME].worker  # the server's jobs run on its own worker
+    server_worker.step_done.connect(lambda job, step, total, image: steps.append((step, total)))
     with qtbot.waitSignal(window.job_done, timeout=120_000) as done:
         assert window.generate() == 1
     assert done.args == [1, "done"], window.canvas.error_text()

@@ -1,4 +1,5 @@
-"""The queue under the forms: the job that runs, and jobs waiting their turn, one line each."""
+"""The queue under the forms: the job that runs, jobs running beside it on other backends, and
+jobs waiting their turn, one line each."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ from PySide6.QtWidgets import (
 
 _SHOWN_CHARS = 60
 _SHOWN_ROWS = 4
+_TEXT_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's whole text, before any progress
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 
 class QueueList(QListWidget):
@@ -23,20 +29,33 @@ class QueueList(QListWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setToolTip("Jobs waiting their turn. Select one and press Delete to remove.")
+        self.setToolTip(
+            "Jobs running on other backends, and jobs waiting their turn. Select one and press "
+            "Delete to cancel or remove it."
+        )
 
     def set_jobs(self, jobs: list[tuple[int, str]]) -> None:
         self.clear()
         for job_id, text in jobs:
-            shown = text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
-            item = QListWidgetItem(shown)
+            item = QListWidgetItem(_shown(text))
             item.setToolTip(text)
             item.setData(Qt.ItemDataRole.UserRole, job_id)
+            item.setData(_TEXT_ROLE, text)
             self.addItem(item)
         # as tall as its rows (up to a few, then it scrolls): the form above keeps the room
         rows = min(max(self.count(), 1), _SHOWN_ROWS)
         row_height = self.sizeHintForRow(0) if self.count() else self.fontMetrics().height()
         self.setFixedHeight(rows * row_height + 2 * self.frameWidth() + 2)
+
+    def update_job(self, job_id: int, progress: str) -> None:
+        """Say how far a listed running job is, in place (the selection stays)."""
+        for row in range(self.count()):
+            item = self.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == job_id:
+                text = f"{item.data(_TEXT_ROLE)} · {progress}"
+                item.setToolTip(text)
+                item.setText(_shown(text))
+                return
 
     def selected_id(self) -> int | None:
         item = self.currentItem()
