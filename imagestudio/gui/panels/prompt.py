@@ -271,6 +271,9 @@ class PromptPanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         form.addRow("R&un on", self.run_on)
+        # only with a ComfyUI server set up: otherwise every job runs here, nothing to choose
+        self.run_on.servers_changed.connect(lambda any_: form.setRowVisible(self.run_on, any_))
+        form.setRowVisible(self.run_on, bool(self.run_on.servers()))
         form.addRow("Mode&l", self.model_combo)
         form.addRow("Si&ze", self.size_combo)
         dims = QHBoxLayout()

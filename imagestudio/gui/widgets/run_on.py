@@ -43,6 +43,8 @@ class RunOnCombo(QComboBox):
 class RunOnRow(QWidget):
     """The Run-on list and, under it, the chosen server's state or error in words."""
 
+    servers_changed = Signal(bool)  # whether any server is set up (the row shows only then)
+
     backend_changed = Signal(str)
     models_loaded = Signal(str)  # the server whose model lists arrived (or failed): tests wait
     states_refreshed = Signal()
@@ -118,8 +120,10 @@ class RunOnRow(QWidget):
         return self._servers
 
     def set_servers(self, entries: Sequence[BackendEntry]) -> None:
-        """The servers in the settings; the choice is kept while its server is listed."""
+        """The servers in the settings; the choice is kept while its server is listed. With
+        none, the row is hidden (`servers_changed`): every job runs here."""
         self._servers = tuple(entries)
+        self.servers_changed.emit(bool(self._servers))
         names = {entry.name for entry in self._servers}
         self._states = {k: v for k, v in self._states.items() if k in names}
         self.server_models = {k: v for k, v in self.server_models.items() if k in names}

@@ -758,3 +758,15 @@ def test_the_vae_box_lists_the_library_and_round_trips(panel: PromptPanel) -> No
     missing = parse_parameters("a fox\nSteps: 20, Seed: 1, VAE: orange.safetensors")
     (note,) = panel.load_image_settings(missing)
     assert "orange.safetensors" in note and group.values()["vae"] is None
+
+
+def test_run_on_shows_only_with_a_server_set_up(shown: PromptPanel) -> None:
+    from imagestudio.core.backendnames import BackendEntry
+
+    assert not shown.run_on.isVisible()  # no server: every job runs here, nothing to choose
+    shown.run_on.set_servers([BackendEntry("gpu-box", "http://127.0.0.1:9")])
+    assert shown.run_on.isVisible()
+    shown.run_on.set_servers([])
+    assert not shown.run_on.isVisible()
+    shown.prompt_edit.setPlainText("a fox")
+    assert shown.build_request().backend == "local"
