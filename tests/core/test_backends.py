@@ -3,10 +3,13 @@ JSON limits, the websocket's preview frames and frame bound, the refusal sentenc
 
 from __future__ import annotations
 
+import datetime
 import http.server
 import io
+import ipaddress
 import json
 import os
+import ssl
 import stat
 import threading
 from collections.abc import Iterator
@@ -276,3 +279,76 @@ def test_a_frame_past_the_bound_is_refused_before_it_is_read() -> None:
     client._bound_frames(ws)
     with pytest.raises(client.FrameTooLarge):
         ws.frame_buffer.recv_frame()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, signed by its own key (cert.pem, key.pem)."""
+    cryptography = pytest.importorskip("cryptography")  # keyring's SecretStorage brings it
+    del cryptography
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_https_certificates_are_verified(tmp_path: Path) -> None:
+    """A real TLS server on 127.0.0.1 with a self-signed certificate: refused in a sentence by
+    default, and answered once that certificate is trusted (so the check is the real one)."""
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    body = b'{"system": {}, "devices": []}'
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    try:
+        with pytest.raises(BackendError, match="failed the https certificate check"):
+            ComfyClient("box", f"https://127.0.0.1:{port}").system_stats()
+        trusted = ssl.create_default_context(cafile=str(cert_file))
+        client = ComfyClient("box", f"https://127.0.0.1:{port}", ssl_context=trusted)
+        assert client.system_stats() == {"system": {}, "devices": []}
+    finally:
+        server.shutdown()
+        server.server_close()
