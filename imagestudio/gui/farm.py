@@ -60,14 +60,14 @@ class Station(QObject):
         self.job: QueuedJob | None = None
         self.started_at = 0.0
         self.retired = False
-        self.thread = QThread(self)
-        self.thread.setObjectName(
+        self.qthread = QThread(self)
+        self.qthread.setObjectName(
             "imagestudio-worker" if backend == LOCAL else f"imagestudio-worker-{backend}"
         )
         self.worker = JobWorker(settings)
-        self.worker.moveToThread(self.thread)
+        self.worker.moveToThread(self.qthread)
         self.start_job.connect(self.worker.run)
-        self.thread.start()
+        self.qthread.start()
 
     def label(self) -> str:
         return LOCAL_TEXT if self.backend == LOCAL else self.backend
@@ -81,7 +81,7 @@ class Station(QObject):
     def stop(self) -> None:
         """Cancel the job in flight and end the thread once it returns."""
         self.worker.cancel()
-        self.thread.quit()
+        self.qthread.quit()
 
 
 class JobFarm(QObject):
@@ -142,7 +142,7 @@ class JobFarm(QObject):
         station.retired = True
         self._checkpoints.pop(station.backend, None)
         self._retired.append(station)
-        station.thread.finished.connect(lambda: self._forget(station))
+        station.qthread.finished.connect(lambda: self._forget(station))
         station.stop()
 
     def _forget(self, station: Station) -> None:
@@ -278,7 +278,7 @@ class JobFarm(QObject):
             station.stop()
 
     def all_finished(self) -> bool:
-        return all(station.thread.isFinished() for station in self.all_stations())
+        return all(station.qthread.isFinished() for station in self.all_stations())
 
     def wait(self, wait_ms: int) -> bool:
         """Wait up to `wait_ms` in all for every worker's thread to end; release what the ended
@@ -287,7 +287,7 @@ class JobFarm(QObject):
         stopped = True
         for station in self.all_stations():
             left = max(0, int((deadline - time.monotonic()) * 1000))
-            if station.thread.wait(left):
+            if station.qthread.wait(left):
                 station.worker.shutdown()
             else:
                 stopped = False

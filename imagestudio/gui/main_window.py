@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.worker = self.farm.local.worker  # this computer's (style partials are kept here)
-        self.worker_thread = self.farm.local.thread
+        self.worker_thread = self.farm.local.qthread
         self.farm.checkpoints_arrived.connect(lambda _name: self._dispatch())
 
     def _wire_worker(self, worker: JobWorker) -> None:

@@ -64,5 +64,5 @@ def _action(menu: QMenu, text: str, slot: Callable[[], object], shortcut: object
     action = menu.addAction(text)
     action.triggered.connect(lambda checked=False: slot())
     if shortcut is not None:
-        action.setShortcut(QKeySequence(shortcut))  # type: ignore[call-overload, unused-ignore]
+        action.setShortcut(QKeySequence(shortcut))  # type: ignore[call-overload]
     return action

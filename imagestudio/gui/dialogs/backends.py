@@ -277,16 +277,18 @@ class BackendsPage(QWidget):
 
     def state_of(self, name: str) -> str:
         """The State cell of server `name` ("" when it is not listed)."""
-        for row in range(1, self.table.rowCount()):
-            if self.table.item(row, NAME_COLUMN).text() == name:
-                return self.table.item(row, STATE_COLUMN).text()
+        return self.cell(name, STATE_COLUMN, first_row=1)
+
+    def cell(self, name: str, column: int, first_row: int = 0) -> str:
+        """The text in `column` of the row named `name` ("" when there is none)."""
+        for row in range(first_row, self.table.rowCount()):
+            if self._text(row, NAME_COLUMN) == name:
+                return self._text(row, column)
         return ""
 
-    def cell(self, name: str, column: int) -> str:
-        for row in range(self.table.rowCount()):
-            if self.table.item(row, NAME_COLUMN).text() == name:
-                return self.table.item(row, column).text()
-        return ""
+    def _text(self, row: int, column: int) -> str:
+        item = self.table.item(row, column)
+        return item.text() if item is not None else ""
 
     def _update_buttons(self) -> None:
         server = self.selected() is not None

@@ -155,7 +155,7 @@ class InpaintForm(QObject):
         buffer = QBuffer(data)
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
         # 50: about 30 ms for a 2048² mask, once per Inpaint press (never while painting)
-        if not layer.mask.save(buffer, "PNG", 50):  # type: ignore[call-overload, unused-ignore]
+        if not layer.mask.save(buffer, "PNG", 50):  # type: ignore[call-overload]
             raise InvalidRequest("The mask could not be turned into a PNG file.")
         buffer.close()
         folder = app_paths().masks_dir

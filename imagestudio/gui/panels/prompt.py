@@ -369,7 +369,7 @@ class PromptPanel(QWidget):
         `keyPressEvent` below; outside the panel the window's shortcuts work as before.
         """
         if event.type() == QEvent.Type.ShortcutOverride and (
-            is_generate_key(event) or is_cancel_key(event)  # type: ignore[arg-type, unused-ignore]
+            is_generate_key(event) or is_cancel_key(event)  # type: ignore[arg-type]
         ):
             event.accept()
             return True
@@ -522,8 +522,8 @@ class PromptPanel(QWidget):
                 return
         self.size_combo.setCurrentIndex(self.size_combo.findData(SIZE_CUSTOM))
         # A size missing on one side takes the other's value: the form has no "half default".
-        self.width_spin.setValue(width if width is not None else height)  # type: ignore[arg-type, unused-ignore]
-        self.height_spin.setValue(height if height is not None else width)  # type: ignore[arg-type, unused-ignore]
+        self.width_spin.setValue(width if width is not None else height)  # type: ignore[arg-type]
+        self.height_spin.setValue(height if height is not None else width)  # type: ignore[arg-type]
 
     # -- seed, sampler, img2img ---------------------------------------------------------------
 

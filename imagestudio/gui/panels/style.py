@@ -140,7 +140,7 @@ def save_pasted_image(image: QImage) -> Path:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")  # type: ignore[call-overload, unused-ignore]  # the stubs want bytes; Qt wants str
+    image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stubs want bytes; Qt wants str
     buffer.close()
     name = time.strftime("pasted-%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}.png"
     return atomic_write_bytes(app_paths().cache_dir / "pasted" / name, bytes(data.data()))

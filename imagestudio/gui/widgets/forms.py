@@ -68,7 +68,7 @@ class _WheelGuard(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.KeyPress and isinstance(watched, QAbstractSpinBox):
-            _say_limits(watched, event)  # type: ignore[arg-type, unused-ignore]
+            _say_limits(watched, event)  # type: ignore[arg-type]
             return False
         if event.type() != QEvent.Type.Wheel or not isinstance(watched, QWidget):
             return False

@@ -28,7 +28,7 @@ class _DropsAnImage:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        self.dragEnterEvent(event)  # type: ignore[arg-type, unused-ignore]  # QDragEnterEvent adds nothing
+        self.dragEnterEvent(event)  # type: ignore[arg-type]  # QDragEnterEvent adds nothing
 
     def dropEvent(self, event: QDropEvent) -> None:
         if self.takes_drops() and self.drop_mime_data(event.mimeData()):

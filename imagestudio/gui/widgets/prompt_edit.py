@@ -59,7 +59,7 @@ class PromptSuggestions(QObject):
         if isinstance(self._popup, QFrame):
             self._popup.setFrameShape(QFrame.Shape.Box)
             self._popup.setLineWidth(1)
-        self._completer.activated[str].connect(self._accept)  # type: ignore[index, unused-ignore]
+        self._completer.activated[str].connect(self._accept)  # type: ignore[index]
 
     def completer(self) -> QCompleter:
         return self._completer
