@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -35,6 +34,7 @@ from imagestudio.core.backends import registry
 from imagestudio.core.backends.client import ServerInfo
 from imagestudio.core.errors import InvalidRequest
 from imagestudio.gui.background import run_in_background
+from imagestudio.gui.widgets.forms import ask_yes_no
 from imagestudio.gui.widgets.message_row import MessageRow
 
 THIS_COMPUTER = "This computer"
@@ -378,15 +378,8 @@ class BackendsPage(QWidget):
         self.refresh_states()
 
     def ask(self, title: str, text: str) -> bool:
-        """A yes/no question; tests replace it."""
-        answer = QMessageBox.question(
-            self,
-            title,
-            text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        """A yes/no question (No by default: removing is not undone); tests replace it."""
+        return ask_yes_no(self, title, text, default_yes=False)
 
     def remove_selected(self) -> None:
         entry = self.selected()

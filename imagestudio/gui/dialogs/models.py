@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QStyle,
@@ -71,6 +70,7 @@ from imagestudio.gui.dialogs.upscaler_rows import (
     upscaler_rows,
     with_description,
 )
+from imagestudio.gui.widgets.forms import ask_yes_no
 from imagestudio.gui.widgets.message_row import MessageRow
 from imagestudio.gui.widgets.start_folder import remember, start_folder
 
@@ -505,14 +505,7 @@ class ModelsDialog(QDialog):
 
     def ask(self, title: str, text: str) -> bool:
         """A yes/no question; tests replace it."""
-        answer = QMessageBox.question(
-            self,
-            title,
-            text,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.Yes,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_yes_no(self, title, text, default_yes=True)
 
     # -- import ---------------------------------------------------------------------------------
 

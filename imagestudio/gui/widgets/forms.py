@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
     QDoubleSpinBox,
+    QMessageBox,
     QSpinBox,
     QToolTip,
     QWidget,
@@ -133,3 +134,10 @@ def guard_wheel(root: QWidget) -> None:
         if isinstance(widget, _VALUE_WIDGETS) and not isinstance(widget, QAbstractScrollArea):
             widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             widget.installEventFilter(_GUARD)
+
+
+def ask_yes_no(parent: QWidget, title: str, text: str, *, default_yes: bool) -> bool:
+    """A yes/no question in a message box; True for Yes."""
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    answer = QMessageBox.question(parent, title, text, yes | no, yes if default_yes else no)
+    return answer == yes
