@@ -151,7 +151,7 @@ class ModelsDialog(QDialog):
         self.filter_edit.textChanged.connect(self._apply_filter)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Look through the models folder again")
-        self.refresh_button.clicked.connect(self.refresh)
+        self.refresh_button.clicked.connect(self._refresh_pressed)
 
         top = QHBoxLayout()
         top.addWidget(self.import_button)
@@ -263,6 +263,12 @@ class ModelsDialog(QDialog):
     @property
     def models_dir(self) -> Path:
         return self._settings.resolved_models_dir()
+
+    def _refresh_pressed(self) -> None:
+        """Refresh asked for: files may have been added by hand (a model, a LoRA, an upscaler),
+        so the window's pickers scan again too."""
+        self.refresh()
+        self.library_changed.emit()
 
     def refresh(self) -> None:
         """Scan the library again (configs and headers only) and fill the table; what network

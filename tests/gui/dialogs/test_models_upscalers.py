@@ -267,3 +267,18 @@ def test_a_dialog_dropped_while_describing_does_not_take_the_process_down(
     finish_stopped_threads()
     qtbot.wait(50)
     assert gated.calls == SHIPPED  # it finished its request, then ended
+
+
+def test_refresh_finds_a_new_file_and_tells_the_window(
+    qtbot, open_dialog, upscalers_dir: Path
+) -> None:
+    """A file dropped in by hand while the dialog is open: Refresh lists it, and the window's
+    pickers (the Hires fix and Upscale lists) are told to scan again."""
+    dlg = open_dialog()
+    wait_described(qtbot, dlg)
+    assert "late-x2" not in dlg.visible_upscalers()
+    save_file(tiny_compact(2), str(upscalers_dir / "late-x2.safetensors"))
+    with qtbot.waitSignal(dlg.library_changed, timeout=2000):
+        dlg.refresh_button.click()
+    assert "late-x2" in dlg.visible_upscalers()
+    wait_described(qtbot, dlg)
