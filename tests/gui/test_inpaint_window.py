@@ -18,7 +18,7 @@ from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import GenerationRequest, InpaintRequest
 from imagestudio.core.settings import Settings
 from imagestudio.gui.main_window import GENERATE_TAB, STYLE_TAB, MainWindow
-from imagestudio.gui.panels.inpaint import EMPTY_MASK, NO_PICTURE, PAINTED_PREFIX
+from imagestudio.gui.panels.inpaint import EMPTY_MASK, NO_PICTURE
 
 JOB_TIMEOUT = 60_000
 
@@ -161,7 +161,7 @@ def test_inpaint_builds_the_request_from_the_form_and_the_mask(
     assert queued[2].mask != request.mask
     # both stay (history rows name them); no painted temporary file is left
     assert mask.exists() and Path(queued[2].mask).exists()
-    assert not list(app_paths().masks_dir.glob(f"{PAINTED_PREFIX}*"))
+    assert all(p.name.startswith("mask-") for p in app_paths().masks_dir.iterdir())
 
 
 def test_inpaint_needs_a_picture_with_a_file(window: MainWindow, queued: list) -> None:
@@ -373,7 +373,7 @@ def test_inpaint_runs_through_the_window_on_the_tiny_model(
     assert isinstance(kept, InpaintRequest) and kept.init_image == str(picture)
     # the job names the kept copy of the mask; no painted temporary file is left
     assert kept.mask is not None and Path(kept.mask).is_file()
-    assert not list(app_paths().masks_dir.glob(f"{PAINTED_PREFIX}*"))
+    assert all(p.name.startswith("mask-") for p in app_paths().masks_dir.iterdir())
     # the mask stays on the result, to repaint the same part again
     editor = window.canvas.mask_editor
     assert editor.has_mask() and editor.layer() is not None

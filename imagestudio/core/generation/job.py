@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from imagestudio.core.models.hashes import embedding_hash, lora_hash, model_hash
 from imagestudio.core.outcomes import Picture, Product
 from imagestudio.core.outputs.comfygraph import GraphSettings, HiresGraph, api_graph
 from imagestudio.core.outputs.metadata import ImageSettings, format_parameters
+from imagestudio.core.outputs.storage import atomic_write_bytes
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import GenerationRequest, InpaintRequest
 from imagestudio.core.schedulers import a1111_sampler, comfyui_sampler
@@ -176,21 +176,25 @@ def inpaint_keys(request: InpaintRequest) -> dict[str, str]:
     return keys
 
 
-def keep_mask(path: str, folder: Path) -> Path:
-    """A copy of the mask file in `folder`, named by its content's hash, written atomically:
-    the job's history entry and picture name this copy, which stays when the original goes."""
-    data = Path(path).read_bytes()
-    suffix = Path(path).suffix.lower() or ".png"
-    target = folder / f"mask-{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
+KEPT_MASK_PREFIX = "mask-"
+
+
+def keep_mask_bytes(data: bytes, folder: Path, suffix: str = ".png") -> Path:
+    """The mask `data` as a file in `folder` named by its content's hash (written atomically,
+    once): the job's history entry and picture name it, and it stays when the original goes."""
+    target = folder / f"{KEPT_MASK_PREFIX}{hashlib.sha256(data).hexdigest()[:20]}{suffix}"
     if not target.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            temporary.write_bytes(data)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with contextlib.suppress(FileExistsError):  # the same mask, kept meanwhile
+            atomic_write_bytes(target, data)
     return target
+
+
+def keep_mask(path: str, folder: Path) -> Path:
+    """`keep_mask_bytes` of the file at `path`; a mask kept already (the window's) is itself."""
+    file = Path(path)
+    if file.parent == folder and file.name.startswith(KEPT_MASK_PREFIX):
+        return file
+    return keep_mask_bytes(file.read_bytes(), folder, file.suffix.lower() or ".png")
 
 
 def run_inpaint(request: GenerationRequest, workspace: Workspace, context: JobContext) -> Product:
@@ -208,6 +212,8 @@ def keep_inpaint_mask(request: InpaintRequest, product: Product) -> Product:
         folder = app_paths().masks_dir
         try:
             kept = str(keep_mask(request.mask, folder))
+        except StorageError:
+            raise
         except OSError as exc:
             raise StorageError(
                 f"Could not keep a copy of the mask in {folder}: {exc.strerror or exc}."

@@ -10,11 +10,8 @@ the mask), so every history row of the job, done, failed or cancelled, names a f
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +21,7 @@ from PySide6.QtGui import QImage, QImageReader
 from PySide6.QtWidgets import QBoxLayout, QWidget
 
 from imagestudio.core.errors import InvalidRequest, StorageError
-from imagestudio.core.generation.job import keep_mask
-from imagestudio.core.outputs.storage import atomic_write_bytes
+from imagestudio.core.generation.job import keep_mask_bytes
 from imagestudio.core.paths import app_paths
 from imagestudio.core.requests import InpaintRequest
 from imagestudio.gui.widgets.inpaint_group import InpaintGroup
@@ -44,8 +40,6 @@ NO_PICTURE = "Show the picture to change first: a result, a history entry or a d
 NO_FILE = (
     "This picture has no file yet: keep it first (Keep this picture), then inpaint or extend it."
 )
-PAINTED_PREFIX = "painted-"  # the window's own mask files (the core's copies are named otherwise)
-STALE_AFTER_S = 24 * 3600  # painted files left by a session that ended without cleaning up
 
 
 class InpaintForm(QObject):
@@ -81,7 +75,6 @@ class InpaintForm(QObject):
             QWidget.setTabOrder(first, second)
         self._cached: tuple[MaskLayer, int, Path] | None = None  # the file of a mask version
         self._mask.mode_changed.connect(self._on_mode_changed)
-        _sweep_stale(app_paths().masks_dir)
 
     # -- mask mode ----------------------------------------------------------------------------
 
@@ -133,7 +126,7 @@ class InpaintForm(QObject):
             raise InvalidRequest(EMPTY_MASK)
         # Checked before the mask is written (the checks never open files), so a bad value
         # leaves no file behind; `replace` checks again with the real path.
-        unsaved = str(app_paths().masks_dir / f"{PAINTED_PREFIX}unsaved.png")
+        unsaved = str(app_paths().masks_dir / "unsaved.png")
         request = InpaintRequest(**self._base(), init_image=picture, mask=unsaved)
         return request.replace(mask=str(self._mask_file(layer)))
 
@@ -158,14 +151,10 @@ class InpaintForm(QObject):
         if not layer.mask.save(buffer, "PNG", 50):  # type: ignore[call-overload]
             raise InvalidRequest("The mask could not be turned into a PNG file.")
         buffer.close()
-        folder = app_paths().masks_dir
-        path = folder / f"{PAINTED_PREFIX}{uuid.uuid4().hex[:16]}.png"
         try:
-            atomic_write_bytes(path, bytes(data.data()))
             # the core's kept copy (named by its content) from the start: the history row of
             # the job, also a failed or cancelled one, names a file that stays
-            kept = keep_mask(str(path), folder)
-            path.unlink()
+            kept = keep_mask_bytes(bytes(data.data()), app_paths().masks_dir)
         except (StorageError, OSError) as exc:
             raise InvalidRequest(f"The mask could not be saved for the job: {exc}") from exc
         self._cached = (layer, layer.revision, kept)
@@ -248,16 +237,3 @@ def read_mask(path: str, picture: QImage, *, stretch: bool = True) -> np.ndarray
     if not stretch and image.size() != picture.size():
         return None
     return mask_values_from_image(image, picture.width(), picture.height())
-
-
-def _sweep_stale(folder: Path) -> None:
-    """Painted masks older than a day: left by a window that ended before its jobs did."""
-    cutoff = time.time() - STALE_AFTER_S
-    try:
-        candidates = list(folder.glob(f"{PAINTED_PREFIX}*.png"))
-    except OSError:
-        return
-    for path in candidates:
-        with contextlib.suppress(OSError):
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
