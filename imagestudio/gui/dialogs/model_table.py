@@ -82,21 +82,38 @@ def _entry_item(entry: ModelEntry, dimmed: QPalette) -> _Item:
     )
     item = _Item(list(values))
     # The built-in starter sorts first by name: it is the one that always works.
-    item.setData(NAME, _SORT_ROLE, ("0" if entry.ref.builtin else "1") + entry.name.casefold())
-    item.setData(SIZE, _SORT_ROLE, entry.size_bytes)
-    for column in (KIND, PRECISION, WHERE, STATUS):
-        item.setData(column, _SORT_ROLE, values[column].casefold())
+    name_key = ("0" if entry.ref.builtin else "1") + entry.name.casefold()
+    _set_row(
+        item,
+        values,
+        name_key,
+        entry.size_bytes,
+        _tooltip(entry.name, entry.ref.path, entry.problem),
+    )
     item.setData(NAME, NAME_ROLE, entry.name)
-    item.setTextAlignment(SIZE, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    tooltip = f"{entry.name}\n{entry.ref.path}"
     if entry.problem:
-        tooltip += f"\n\n{entry.problem}"
         brush = dimmed.brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
         for column in range(len(COLUMNS)):
             item.setForeground(column, brush)
+    return item
+
+
+def _tooltip(name: str, path: object, problem: str | None) -> str:
+    return f"{name}\n{path}" + (f"\n\n{problem}" if problem else "")
+
+
+def _set_row(
+    item: _Item, values: tuple[str, ...], name_key: str, size_bytes: int | None, tooltip: str
+) -> None:
+    """What every row shares: its sort keys (sizes as numbers, names and words without case),
+    the size right-aligned, one tooltip on every column."""
+    item.setData(NAME, _SORT_ROLE, name_key)
+    item.setData(SIZE, _SORT_ROLE, size_bytes)
+    for column in (KIND, PRECISION, WHERE, STATUS):
+        item.setData(column, _SORT_ROLE, values[column].casefold())
+    item.setTextAlignment(SIZE, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     for column in range(len(COLUMNS)):
         item.setToolTip(column, tooltip)
-    return item
 
 
 def _fill_upscaler_item(item: _Item, row: UpscalerRow, dimmed: QPalette, warning: QIcon) -> None:
@@ -113,18 +130,12 @@ def _fill_upscaler_item(item: _Item, row: UpscalerRow, dimmed: QPalette, warning
     for column, text in enumerate(values):
         item.setText(column, text)
     # Upscalers sort after the models by name: they are another kind of thing.
-    item.setData(NAME, _SORT_ROLE, ("20" if row.builtin else "21") + row.name.casefold())
-    item.setData(SIZE, _SORT_ROLE, row.size_bytes)
-    for column in (KIND, PRECISION, WHERE, STATUS):
-        item.setData(column, _SORT_ROLE, values[column].casefold())
+    name_key = ("20" if row.builtin else "21") + row.name.casefold()
+    _set_row(item, values, name_key, row.size_bytes, _tooltip(row.name, row.path, row.problem))
     item.setData(NAME, UPSCALER_ROLE, row.name)
-    item.setTextAlignment(SIZE, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    tooltip = f"{row.name}\n{row.path}"
-    if row.problem:
-        tooltip += f"\n\n{row.problem}"
+    # filled again once described: the dimming may have to go
     brush = dimmed.brush(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
     for column in range(len(COLUMNS)):
-        item.setToolTip(column, tooltip)
         item.setData(column, Qt.ItemDataRole.ForegroundRole, brush if row.problem else None)
     item.setIcon(STATUS, warning if row.problem else QIcon())
 
